@@ -1,0 +1,97 @@
+"""Billing: model prices, revenue events and their daily rollups. Money is Decimal."""
+
+from django.db import models
+
+from studio.models import Organization, Project
+
+
+class ModelPrice(models.Model):
+    """Price per 1M tokens for models matching a pattern, from a date on.
+
+    Rows with no organization are the shipped defaults; an organization's own rows
+    win over them for the same pattern.
+    """
+
+    class Match(models.TextChoices):
+        EXACT = "exact"
+        PREFIX = "prefix"
+        GLOB = "glob"
+
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="prices"
+    )
+    model_pattern = models.CharField(max_length=200)
+    match = models.CharField(max_length=10, choices=Match.choices, default=Match.PREFIX)
+    effective_from = models.DateField()
+    input_per_m = models.DecimalField(max_digits=14, decimal_places=6)
+    output_per_m = models.DecimalField(max_digits=14, decimal_places=6)
+    cache_read_per_m = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    cache_write_per_m = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    currency = models.CharField(max_length=3, default="USD")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model_pattern", "-effective_from"]
+
+    def __str__(self) -> str:
+        return f"{self.model_pattern} from {self.effective_from}"
+
+
+class RevenueEvent(models.Model):
+    """A billing event; idempotent by event_id and, when given, by external_id."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="revenue")
+    event_id = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="revenue_events"
+    )
+    agent_name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=12)  # charge, refund, credit, payout, subscription
+    amount = models.DecimalField(max_digits=20, decimal_places=6)
+    currency = models.CharField(max_length=3)
+    customer = models.CharField(max_length=200, blank=True)
+    refund_of = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    ts = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "event_id"], name="revenue_event_id"),
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                name="revenue_external_id",
+                condition=models.Q(external_id__isnull=False),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-ts", "-id"], name="revenue_ts_idx"),
+            models.Index(fields=["project", "customer", "-ts"], name="revenue_customer_idx"),
+        ]
+
+
+class RevenueDaily(models.Model):
+    """Rollup per day × agent × customer × currency, kept by the worker.
+
+    net = charges + subscriptions − refunds − credits; payouts are shown apart.
+    """
+
+    project_id = models.IntegerField()
+    day = models.DateField()
+    agent_name = models.CharField(max_length=200)
+    customer = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    charges = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    subscriptions = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    refunds = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    credits = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    payouts = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    events = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "day", "agent_name", "customer", "currency"],
+                name="revenue_daily_key",
+            )
+        ]

@@ -1,0 +1,36 @@
+"""Model prices from the database, as `billing.pricing.Price` values."""
+
+from datetime import date
+
+from django.db.models import Q
+
+from billing.models import ModelPrice
+from billing.pricing import Price, find_price
+
+
+def prices_for_org(organization_id: int) -> tuple[list[Price], list[Price]]:
+    """(the organization's own prices, the shipped defaults)."""
+    own, defaults = [], []
+    rows = ModelPrice.objects.filter(
+        Q(organization_id=organization_id) | Q(organization__isnull=True)
+    )
+    for row in rows:
+        price = Price(
+            id=row.id,
+            model_pattern=row.model_pattern,
+            match=row.match,
+            effective_from=row.effective_from,
+            input_per_m=row.input_per_m,
+            output_per_m=row.output_per_m,
+            cache_read_per_m=row.cache_read_per_m,
+            cache_write_per_m=row.cache_write_per_m,
+            currency=row.currency,
+        )
+        (own if row.organization_id else defaults).append(price)
+    return own, defaults
+
+
+def price_for(prices: tuple[list[Price], list[Price]], model: str, at: date) -> Price | None:
+    """The organization's own price for `model` on `at`, else the shipped default."""
+    own, defaults = prices
+    return find_price(own, model, at) or find_price(defaults, model, at)

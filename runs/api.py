@@ -1,0 +1,138 @@
+"""HTTP API v1: ingest and the read endpoints. Keys, not sessions, authenticate here."""
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from runs import serializers
+from runs.ingest import batch_store
+from runs.protocol import MAX_REQUEST_BYTES, BodyError, parse_body
+from runs.ratelimit import retry_after_if_limited
+from runs.selectors import FilterError, RunFilters, run_get, runs_page
+from studio.apikeys import KeyProblem, apikey_authenticate
+
+logger = logging.getLogger(__name__)
+STORE_DOWN_RETRY_SECONDS = 5
+
+
+def _error(status: int, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _key_or_error(request: HttpRequest, scope: str):
+    try:
+        result = apikey_authenticate(request.headers.get("Authorization"), scope)
+    except (OperationalError, InterfaceError):
+        return _error(503, "the store is unavailable", Retry_After=str(STORE_DOWN_RETRY_SECONDS))
+    if isinstance(result, KeyProblem):
+        return _error(result.status, result.message)
+    return result
+
+
+@csrf_exempt  # authenticated by API key, never by cookie
+@require_POST
+def ingest(request: HttpRequest) -> JsonResponse:
+    """Accept events; 202 only once the batch is committed to PostgreSQL."""
+    key = _key_or_error(request, "ingest")
+    if isinstance(key, JsonResponse):
+        return key
+    retry_after = retry_after_if_limited(key.pk, settings.INGEST_RATE_LIMIT_PER_MINUTE)
+    if retry_after:
+        return _error(
+            429,
+            f"rate limit of {settings.INGEST_RATE_LIMIT_PER_MINUTE} requests a minute reached",
+            Retry_After=str(retry_after),
+        )
+    declared = request.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        return _error(
+            413, f"request is {int(declared):,} bytes; the limit is {MAX_REQUEST_BYTES:,}"
+        )
+    body = request.read(MAX_REQUEST_BYTES + 1)
+    try:
+        parsed = parse_body(
+            body,
+            content_type=request.content_type or "application/x-ndjson",
+            content_encoding=request.headers.get("Content-Encoding"),
+            run_id=request.headers.get("X-Charm-Run-Id"),
+        )
+    except BodyError as error:
+        return _error(error.status, error.message)
+    source = "stdout" if request.content_type == "text/plain" else "http"
+    try:
+        with transaction.atomic():
+            batch_store(
+                project=key.project, events=parsed.events, rejected=parsed.rejected, source=source
+            )
+    except (OperationalError, InterfaceError, DatabaseError):
+        logger.exception("ingest could not store a batch")
+        return _error(503, "the store is unavailable", Retry_After=str(STORE_DOWN_RETRY_SECONDS))
+    return JsonResponse(
+        {
+            "accepted": len(parsed.events),
+            "rejected": [{"index": r.index, "error": r.error} for r in parsed.rejected],
+        },
+        status=202,
+    )
+
+
+@require_GET
+def runs_list(request: HttpRequest) -> JsonResponse:
+    key = _key_or_error(request, "read")
+    if isinstance(key, JsonResponse):
+        return key
+    try:
+        filters = RunFilters.from_params(request.GET)
+        limit = _limit(request.GET.get("limit"))
+        page = runs_page(key.project, filters, cursor=request.GET.get("cursor"), limit=limit)
+    except FilterError as error:
+        return _error(400, str(error))
+    return JsonResponse(
+        {"runs": [serializers.run_summary(r) for r in page.runs], "next_cursor": page.next_cursor}
+    )
+
+
+@require_GET
+def run_detail(request: HttpRequest, run_id: str) -> JsonResponse:
+    key = _key_or_error(request, "read")
+    if isinstance(key, JsonResponse):
+        return key
+    run = run_get(key.project, run_id)
+    if run is None:
+        return _error(404, f"no run {run_id!r} in this project")
+    return JsonResponse(serializers.run_full(run))
+
+
+@require_GET
+def run_events(request: HttpRequest, run_id: str) -> JsonResponse:
+    key = _key_or_error(request, "read")
+    if isinstance(key, JsonResponse):
+        return key
+    run = run_get(key.project, run_id)
+    if run is None:
+        return _error(404, f"no run {run_id!r} in this project")
+    try:
+        page = serializers.events_page(
+            run,
+            types=[t for t in request.GET.get("type", "").split(",") if t],
+            cursor=request.GET.get("cursor"),
+            limit=_limit(request.GET.get("limit"), default=500, maximum=5000),
+        )
+    except FilterError as error:
+        return _error(400, str(error))
+    return JsonResponse(page)
+
+
+def _limit(value: str | None, *, default: int = 50, maximum: int = 200) -> int:
+    if not value:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise FilterError(f"limit: expected a whole number from 1 to {maximum}; got {value!r}")
+    return int(value)

@@ -1,0 +1,253 @@
+"""Apply a batch of validated events to the database: one transaction, idempotent.
+
+The order of work inside the transaction:
+1. lock the batch's runs (creating the new ones), in id order, so workers applying
+   events of the same run take turns;
+2. insert the events with ON CONFLICT DO NOTHING: what comes back is what is new,
+   and only new events change counters, so a re-sent event is never counted twice;
+3. fold the new events into each run, LLM call, tool span, error group and revenue
+   row, and move the rollups by the difference each run's contribution made.
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection
+
+from billing.prices import prices_for_org
+from billing.revenue import revenue_apply
+from runs import calls, errors, spans_store
+from runs.models import Run
+from runs.protocol import Event
+from runs.rollups import Contribution, add_into, nonzero, run_contribution
+from runs.runstate import RunState, StatusKey, fold_run, new_run_state
+from studio.sql import upsert_add
+
+_RUN_STATE_FIELDS = (
+    "agent_name", "agent_version", "environment", "status", "status_message",
+    "has_run_start", "started_at", "ended_at", "first_event_at", "last_event_at",
+    "inputs", "outputs", "input_fingerprint", "runtime", "config", "error_type",
+    "error_message", "event_count", "tool_calls", "tool_errors",
+)  # fmt: skip
+
+
+@dataclass
+class ApplyResult:
+    inserted: int = 0
+    duplicates: int = 0
+    late: int = 0  # new events for runs that had already finished
+    runs: dict[str, str] = field(default_factory=dict)  # run_id -> status after the batch
+
+
+def events_apply(*, project_id: int, organization_id: int, events: list[Event]) -> ApplyResult:
+    """Apply events of one project. Call inside a transaction; the caller commits."""
+    result = ApplyResult()
+    if not events:
+        return result
+    tokens = [e for e in events if e.type == "llm_new_token"]
+    others = _unique([e for e in events if e.type != "llm_new_token"])
+    runs, created = _lock_runs(project_id, events)
+    new_events = _insert_events(project_id, runs, others)
+    result.inserted = len(new_events)
+    result.duplicates = len(events) - len(tokens) - len(new_events)
+
+    by_run: dict[str, list[Event]] = defaultdict(list)
+    for event in new_events:
+        by_run[event.run_id].append(event)
+    tokens_by_run: dict[str, list[Event]] = defaultdict(list)
+    for event in tokens:
+        tokens_by_run[event.run_id].append(event)
+
+    prices = prices_for_org(organization_id)
+    usage_delta: Contribution = {}
+    duration_delta: Contribution = {}
+    changed: list[Run] = []
+    for run_id, run in runs.items():
+        run_events, run_tokens = by_run.get(run_id, []), tokens_by_run.get(run_id, [])
+        before = None if run_id in created else _state_of(run)
+        if before is not None and before.terminal and (run_events or run_tokens):
+            result.late += len(run_events)
+        call_change = calls.calls_apply(
+            run=run, tokens=run_tokens, usage=[e for e in run_events if e.type == "usage"],
+            prices=prices,
+        )  # fmt: skip
+        after = fold_run(
+            before or new_run_state(run_id, run_events + run_tokens),
+            run_events,
+            token_times=[t.ts for t in run_tokens],
+            new_tokens=call_change.new_tokens,
+        )
+        _move_run_rollups(before, after, usage_delta, duration_delta)
+        calls.move_call_rollups(run, before, after, call_change, usage_delta)
+        _write_state(run, after)
+        run.stalled = False if run_events or run_tokens else run.stalled
+        spans_store.spans_apply(run=run, events=run_events)
+        errors.errors_apply(run=run, events=run_events)
+        revenue_apply(run=run, events=[e for e in run_events if e.type == "revenue"])
+        changed.append(run)
+        result.runs[run_id] = after.status
+    Run.objects.bulk_update(changed, [*_RUN_STATE_FIELDS, *_RUN_OTHER_FIELDS])
+    _upsert_usage(project_id, nonzero(usage_delta))
+    _upsert_durations(project_id, nonzero(duration_delta))
+    return result
+
+
+_RUN_OTHER_FIELDS = (
+    "status_terminal", "status_ts", "status_seq", "status_event_id", "duration_ms",
+    "stalled", "error_group", "llm_calls", "token_count", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_tokens", "cost", "unpriced_calls", "revenue",
+)  # fmt: skip
+
+
+def _unique(events: list[Event]) -> list[Event]:
+    # The same event twice in one batch: keep one, as the database would.
+    seen: dict[tuple[str, datetime], Event] = {}
+    for event in events:
+        seen.setdefault((event.event_id, event.ts), event)
+    return list(seen.values())
+
+
+def _lock_runs(project_id: int, events: list[Event]) -> tuple[dict[str, Run], set[str]]:
+    """Lock (creating if needed) every run the batch touches, in id order.
+
+    Returns the runs by run_id and the run_ids this batch created.
+    """
+    run_ids = sorted({e.run_id for e in events})
+    found = {
+        r.run_id: r
+        for r in Run.objects.select_for_update()
+        .filter(project_id=project_id, run_id__in=run_ids)
+        .order_by("id")
+    }
+    missing = [run_id for run_id in run_ids if run_id not in found]
+    created: set[str] = set()
+    if missing:
+        first_seen = _first_times(events)
+        Run.objects.bulk_create(
+            [
+                Run(
+                    project_id=project_id,
+                    run_id=run_id,
+                    started_at=first_seen[run_id],
+                    first_event_at=first_seen[run_id],
+                    last_event_at=first_seen[run_id],
+                )
+                for run_id in missing
+            ],
+            ignore_conflicts=True,
+        )
+        rows = (
+            Run.objects.select_for_update()
+            .filter(project_id=project_id, run_id__in=missing)
+            .order_by("id")
+        )
+        for run in rows:
+            # Made here, or by a worker that has not yet committed anything into it.
+            if run.event_count == 0:
+                created.add(run.run_id)
+            found[run.run_id] = run
+    return found, created
+
+
+def _first_times(events: list[Event]) -> dict[str, datetime]:
+    first: dict[str, datetime] = {}
+    for event in events:
+        if event.run_id not in first or event.ts < first[event.run_id]:
+            first[event.run_id] = event.ts
+    return first
+
+
+def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -> list[Event]:
+    """Insert events, skipping ones already stored; return the ones that were new."""
+    if not events:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO runs_event (project_id, event_id, ts, run_pk, type, seq, data)
+            SELECT %s, e.event_id, e.ts, e.run_pk, e.type, e.seq, e.data::jsonb
+            FROM unnest(%s::text[], %s::timestamptz[], %s::bigint[], %s::text[],
+                        %s::bigint[], %s::text[]) AS e(event_id, ts, run_pk, type, seq, data)
+            ON CONFLICT DO NOTHING
+            RETURNING event_id, ts
+            """,
+            [
+                project_id,
+                [e.event_id for e in events],
+                [e.ts for e in events],
+                [runs[e.run_id].pk for e in events],
+                [e.type for e in events],
+                [e.seq for e in events],
+                [_event_data_json(e) for e in events],
+            ],
+        )
+        inserted = set(cursor.fetchall())
+    return [e for e in events if (e.event_id, e.ts) in inserted]
+
+
+def _event_data_json(event: Event) -> str:
+    data = event.data
+    if event.agent_name:  # kept so the events API can give the event back as it came
+        data = {**data, "_agent": {"name": event.agent_name, "version": event.agent_version}}
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _state_of(run: Run) -> RunState:
+    key = None
+    if run.status_ts is not None:
+        key = StatusKey(run.status_terminal, run.status_ts, run.status_seq, run.status_event_id)
+    values = {name: getattr(run, name) for name in _RUN_STATE_FIELDS}
+    return RunState(run_id=run.run_id, status_key=key, **values)
+
+
+def _write_state(run: Run, state: RunState) -> None:
+    for name in _RUN_STATE_FIELDS:
+        setattr(run, name, getattr(state, name))
+    key = state.status_key
+    run.status_terminal = bool(key and key.terminal)
+    run.status_ts = key.ts if key else None
+    run.status_seq = key.seq if key else -1
+    run.status_event_id = key.event_id if key else ""
+    run.duration_ms = state.duration_ms
+
+
+def _move_run_rollups(
+    before: RunState | None, after: RunState, usage: Contribution, durations: Contribution
+) -> None:
+    old_usage, old_durations = run_contribution(before)
+    new_usage, new_durations = run_contribution(after)
+    add_into(usage, old_usage, -1)
+    add_into(usage, new_usage)
+    add_into(durations, old_durations, -1)
+    add_into(durations, new_durations)
+
+
+_USAGE_FIELDS = (
+    "runs", "failures", "finished", "duration_ms_sum", "llm_calls", "input_tokens",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "unpriced_calls",
+)  # fmt: skip
+
+
+def _upsert_usage(project_id: int, delta: Contribution) -> None:
+    rows = [
+        (project_id, *key, *(delta[key].get(name, 0) for name in _USAGE_FIELDS))
+        for key in sorted(delta)  # one order for every worker: fewer deadlocks
+    ]
+    upsert_add(
+        "runs_usagehourly",
+        ("project_id", "hour", "agent_name", "model", "environment"),
+        _USAGE_FIELDS,
+        rows,
+    )
+
+
+def _upsert_durations(project_id: int, delta: Contribution) -> None:
+    rows = [(project_id, *key, delta[key]["count"]) for key in sorted(delta)]
+    upsert_add(
+        "runs_durationhourly",
+        ("project_id", "hour", "agent_name", "environment", "bucket"),
+        ("count",),
+        rows,
+    )

@@ -1,0 +1,184 @@
+"""LLM calls: streamed tokens fold into one row per call; usage events add tokens and cost."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from billing.prices import price_for
+from billing.pricing import Price, Usage, cost_of
+from runs.models import LlmCall, Run
+from runs.protocol import Event
+from runs.rollups import Contribution, add_into, call_contribution
+from runs.runstate import RunState
+from runs.tokens import call_summary, make_token, merge_tokens, tokens_from_json, tokens_to_json
+
+Prices = tuple[list[Price], list[Price]]
+
+
+@dataclass
+class CallChange:
+    new_tokens: int = 0
+    usage: list[dict] = field(default_factory=list)  # call_contribution kwargs, less dims
+
+
+def default_call_id(model: str | None) -> str:
+    """Tokens without a call_id: one call per model in the run (emitters should send one)."""
+    return f"auto:{model or ''}"
+
+
+def calls_apply(*, run: Run, tokens: list[Event], usage: list[Event], prices: Prices) -> CallChange:
+    """Fold new tokens and new usage events into the run's LLM calls and totals."""
+    change = CallChange()
+    if not tokens and not usage:
+        return change
+    tokens_by_call: dict[str, list[Event]] = {}
+    for token in tokens:
+        call_id = token.data.get("call_id") or default_call_id(token.data.get("model"))
+        tokens_by_call.setdefault(call_id, []).append(token)
+    usage_by_call: dict[str, list[Event]] = {}
+    for event in usage:
+        call_id = event.data.get("call_id") or f"usage:{event.event_id}"
+        usage_by_call.setdefault(call_id, []).append(event)
+
+    wanted = set(tokens_by_call) | set(usage_by_call)
+    existing = {c.call_id: c for c in LlmCall.objects.filter(run=run, call_id__in=wanted)}
+    new_calls, updated = [], []
+    for call_id in sorted(wanted):
+        call = existing.get(call_id)
+        if call is None:
+            call = LlmCall(project_id=run.project_id, run=run, call_id=call_id)
+            new_calls.append(call)
+        else:
+            updated.append(call)
+        change.new_tokens += _fold_tokens(call, tokens_by_call.get(call_id, []))
+        for event in usage_by_call.get(call_id, []):
+            change.usage.append(_fold_usage(call, event, prices))
+    LlmCall.objects.bulk_create(new_calls)
+    LlmCall.objects.bulk_update(updated, _CALL_FIELDS)
+    _add_run_totals(run, len(new_calls), change)
+    return change
+
+
+_CALL_FIELDS = (
+    "model", "tokens", "text", "token_count", "first_token_at", "last_token_at", "usage_at",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "price",
+)  # fmt: skip
+
+
+def _fold_tokens(call: LlmCall, events: list[Event]) -> int:
+    """Merge tokens into the call, deduped and ordered; return how many were new."""
+    if not events:
+        return 0
+    before = tokens_from_json(call.tokens)
+    merged = merge_tokens(
+        before, [make_token(e.seq, e.ts, e.event_id, e.data["token"]) for e in events]
+    )
+    summary = call_summary(merged)
+    call.tokens = tokens_to_json(merged)
+    call.text = summary.text
+    call.token_count = summary.token_count
+    call.first_token_at = summary.first_token_at
+    call.last_token_at = summary.last_token_at
+    if not call.model:
+        call.model = next((e.data["model"] for e in events if e.data.get("model")), "")
+    return len(merged) - len(before)
+
+
+def _fold_usage(call: LlmCall, event: Event, prices: Prices) -> dict:
+    data = event.data
+    usage = Usage(
+        input_tokens=data["input_tokens"],
+        output_tokens=data["output_tokens"],
+        cache_read_tokens=data.get("cache_read_tokens", 0),
+        cache_write_tokens=data.get("cache_write_tokens", 0),
+    )
+    price = price_for(prices, data["model"], event.ts.date())
+    cost = cost_of(usage, price) if price else None
+    first_usage = call.usage_at is None
+    call.model = data["model"]
+    call.usage_at = min(call.usage_at, event.ts) if call.usage_at else event.ts
+    call.input_tokens += usage.input_tokens
+    call.output_tokens += usage.output_tokens
+    call.cache_read_tokens += usage.cache_read_tokens
+    call.cache_write_tokens += usage.cache_write_tokens
+    if price is not None and (first_usage or call.cost is not None):
+        call.cost = (call.cost or Decimal(0)) + cost
+        call.price_id = price.id
+    else:
+        call.cost, call.price_id = None, None  # one unpriced part makes the call unpriced
+    return {
+        "usage_at": event.ts,
+        "model": data["model"],
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "cost": cost,
+        "first_usage": first_usage,
+    }
+
+
+def _add_run_totals(run: Run, new_calls: int, change: CallChange) -> None:
+    run.llm_calls += new_calls
+    run.token_count += change.new_tokens
+    for part in change.usage:
+        run.input_tokens += part["input_tokens"]
+        run.output_tokens += part["output_tokens"]
+        run.cache_read_tokens += part["cache_read_tokens"]
+        run.cache_write_tokens += part["cache_write_tokens"]
+        if part["cost"] is None:
+            run.unpriced_calls += int(part["first_usage"])
+        else:
+            run.cost += part["cost"]
+
+
+def move_call_rollups(
+    run: Run, before: RunState | None, after: RunState, change: CallChange, delta: Contribution
+) -> None:
+    """Add new usage to the rollup under the run's agent and environment. When those
+    changed in this batch (a late run_start named the agent), move the earlier usage."""
+    moved = before is not None and (before.agent_name, before.environment) != (
+        after.agent_name,
+        after.environment,
+    )
+    if not moved:
+        for part in change.usage:
+            add_into(delta, _contribution(part, after))
+        return
+    for call in LlmCall.objects.filter(run=run, usage_at__isnull=False):
+        whole = _call_part(call)  # includes this batch's usage
+        add_into(delta, _contribution(whole, after))
+        add_into(delta, _contribution(whole, before), -1)
+    for part in change.usage:  # never counted under the old agent: cancel its removal
+        add_into(delta, _contribution(part, before))
+
+
+def _call_part(call: LlmCall) -> dict:
+    return {
+        "usage_at": call.usage_at,
+        "model": call.model,
+        "input_tokens": call.input_tokens,
+        "output_tokens": call.output_tokens,
+        "cache_read_tokens": call.cache_read_tokens,
+        "cache_write_tokens": call.cache_write_tokens,
+        "cost": call.cost,
+        "first_usage": True,
+    }
+
+
+def _contribution(part: dict, state: RunState) -> Contribution:
+    contribution = call_contribution(
+        usage_at=part["usage_at"],
+        agent_name=state.agent_name,
+        model=part["model"],
+        environment=state.environment,
+        input_tokens=part["input_tokens"],
+        output_tokens=part["output_tokens"],
+        cache_read_tokens=part["cache_read_tokens"],
+        cache_write_tokens=part["cache_write_tokens"],
+        cost=part["cost"],
+    )
+    if not part["first_usage"]:  # a second usage event of a call is not another call
+        for row in contribution.values():
+            row["llm_calls"] = 0
+            row["unpriced_calls"] = 0
+    return contribution

@@ -1,0 +1,122 @@
+"""The durable inbox: store an accepted batch, hand it to a worker, apply it once.
+
+A batch row is committed before the API answers 202, and its task is sent only
+after that commit. Redis may lose the task (it keeps nothing on disk); the sweeper
+finds the pending row and sends it again. Applying is idempotent, so a task that
+runs twice changes nothing the second time.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from runs import live
+from runs.apply import ApplyResult, events_apply
+from runs.models import IngestBatch
+from runs.partitions import ensure_partitions
+from runs.protocol import Event, Rejection, dumps_events, loads_events
+from studio.models import Project
+
+logger = logging.getLogger(__name__)
+KEPT_REJECTIONS = 100  # per batch, for the ingest health page
+
+
+def batch_store(
+    *, project: Project, events: list[Event], rejected: list[Rejection], source: str = "http"
+) -> IngestBatch:
+    """Commit the batch and send its task once the commit is done. Call inside atomic()."""
+    batch = IngestBatch.objects.create(
+        project=project,
+        source=source,
+        event_count=len(events),
+        rejected_count=len(rejected),
+        rejections=[{"index": r.index, "error": r.error} for r in rejected[:KEPT_REJECTIONS]],
+        payload=dumps_events(events),
+        enqueued_at=timezone.now(),
+        status=IngestBatch.Status.PENDING if events else IngestBatch.Status.APPLIED,
+    )
+    if events:
+        transaction.on_commit(lambda: enqueue(batch.pk))
+    return batch
+
+
+def enqueue(batch_id: int) -> None:
+    from runs.tasks import apply_batch  # the task module imports this one
+
+    try:
+        apply_batch.delay(batch_id)
+    except Exception:
+        # The batch is committed; the sweeper sends it again once the broker is back.
+        logger.warning("could not send batch %s to the broker; the sweeper will", batch_id)
+
+
+def batch_apply(batch_id: int) -> ApplyResult | None:
+    """Apply one pending batch; None if it is already applied, failed or being applied."""
+    head = IngestBatch.objects.filter(pk=batch_id, status=IngestBatch.Status.PENDING).first()
+    if head is None:
+        return None
+    events = loads_events(head.payload)
+    ensure_partitions({e.ts.date() for e in events if e.type != "llm_new_token"})
+    try:
+        with transaction.atomic():
+            batch = (
+                IngestBatch.objects.select_for_update(skip_locked=True)
+                .select_related("project")
+                .filter(pk=batch_id, status=IngestBatch.Status.PENDING)
+                .first()
+            )
+            if batch is None:
+                return None
+            result = events_apply(
+                project_id=batch.project_id,
+                organization_id=batch.project.organization_id,
+                events=events,
+            )
+            batch.status = IngestBatch.Status.APPLIED
+            batch.applied_at = timezone.now()
+            batch.duplicate_count = result.duplicates
+            batch.attempts += 1
+            batch.save(update_fields=["status", "applied_at", "duplicate_count", "attempts"])
+            transaction.on_commit(lambda: live.publish(batch.project_id, result.runs))
+    except Exception as error:
+        _record_failure(batch_id, error)
+        raise
+    return result
+
+
+def _record_failure(batch_id: int, error: Exception) -> None:
+    """Count the attempt; after too many the batch is marked failed, with its error, for
+    the ingest health page. It is never deleted: it can be retried by hand."""
+    with transaction.atomic():
+        batch = IngestBatch.objects.select_for_update().get(pk=batch_id)
+        batch.attempts += 1
+        batch.last_error = f"{type(error).__name__}: {error}"[:5000]
+        if batch.attempts >= settings.BATCH_MAX_ATTEMPTS:
+            batch.status = IngestBatch.Status.FAILED
+        batch.save(update_fields=["attempts", "last_error", "status"])
+
+
+def batches_sweep() -> int:
+    """Send again every batch still pending a while after it was last sent."""
+    cutoff = timezone.now() - timedelta(seconds=settings.PENDING_BATCH_RETRY_SECONDS)
+    stale = list(
+        IngestBatch.objects.filter(status=IngestBatch.Status.PENDING, enqueued_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    if stale:
+        IngestBatch.objects.filter(pk__in=stale).update(enqueued_at=timezone.now())
+        for batch_id in stale:
+            enqueue(batch_id)
+    return len(stale)
+
+
+def batch_retry(batch: IngestBatch) -> None:
+    """Give a failed batch another round of attempts."""
+    IngestBatch.objects.filter(pk=batch.pk).update(
+        status=IngestBatch.Status.PENDING, attempts=0, enqueued_at=timezone.now()
+    )
+    enqueue(batch.pk)

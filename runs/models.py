@@ -1,0 +1,309 @@
+"""What the pipeline keeps: the inbox of raw batches, runs and what happened in them.
+
+Every large table carries `project_id` and is read through it, so the tables can be
+distributed by project later (DESIGN.md section 5b). `Event` is partitioned by day on
+`ts`; its table is created by a hand-written migration.
+"""
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models.expressions import RawSQL
+
+from studio.models import Project
+
+
+class IngestBatch(models.Model):
+    """One accepted request, stored before the 202 and applied by a worker."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPLIED = "applied"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
+    source = models.CharField(max_length=16, default="http")  # http, stdout, cli
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    received_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    rejections = models.JSONField(default=list, blank=True)  # the first rejections, for health
+    duplicate_count = models.PositiveIntegerField(default=0)
+    payload = models.TextField()  # JSON array of the validated events
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="batch_pending_idx",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(fields=["project", "-received_at"], name="batch_project_idx"),
+        ]
+
+
+class Run(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    run_id = models.CharField(max_length=128)
+    agent_name = models.CharField(max_length=200, blank=True)
+    agent_version = models.CharField(max_length=100, blank=True)
+    environment = models.CharField(max_length=10, default="cloud")
+    status = models.CharField(max_length=20, default="running")
+    status_message = models.TextField(blank=True)
+    # The event that set `status`: a terminal status beats any other, then the latest
+    # (ts, seq, event_id) wins, so late or re-sent events never regress a run.
+    status_terminal = models.BooleanField(default=False)
+    status_ts = models.DateTimeField(null=True)
+    status_seq = models.BigIntegerField(default=-1)
+    status_event_id = models.CharField(max_length=64, blank=True)
+    stalled = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    has_run_start = models.BooleanField(default=False)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    first_event_at = models.DateTimeField()
+    last_event_at = models.DateTimeField()
+    inputs = models.JSONField(null=True, blank=True)
+    outputs = models.JSONField(null=True, blank=True)
+    input_fingerprint = models.CharField(max_length=32, blank=True)
+    runtime = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    error_type = models.CharField(max_length=200, blank=True)
+    error_message = models.TextField(blank=True)
+    error_group = models.ForeignKey(
+        "ErrorGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    event_count = models.PositiveIntegerField(default=0)
+    tool_calls = models.PositiveIntegerField(default=0)
+    tool_errors = models.PositiveIntegerField(default=0)
+    llm_calls = models.PositiveIntegerField(default=0)
+    token_count = models.BigIntegerField(default=0)  # streamed tokens
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=20, decimal_places=10, default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+    revenue = models.JSONField(default=dict, blank=True)  # {"USD": "12.50"}: never mixed
+    search = models.GeneratedField(
+        expression=RawSQL(
+            "to_tsvector('simple'::regconfig, run_id || ' ' || agent_name || ' ' || "
+            "coalesce(left(inputs::text, 20000), '') || ' ' || error_type || ' ' || "
+            "left(error_message, 2000))",
+            [],
+        ),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "run_id"], name="run_id_per_project")
+        ]
+        indexes = [
+            models.Index(fields=["project", "-started_at", "-id"], name="run_started_idx"),
+            models.Index(fields=["project", "status", "-started_at", "-id"], name="run_status_idx"),
+            models.Index(
+                fields=["project", "agent_name", "-started_at", "-id"], name="run_agent_idx"
+            ),
+            models.Index(
+                fields=["project", "-duration_ms", "-id"],
+                name="run_duration_idx",
+                condition=models.Q(duration_ms__isnull=False),
+            ),
+            models.Index(fields=["project", "input_fingerprint"], name="run_input_idx"),
+            models.Index(
+                fields=["project", "last_event_at"],
+                name="run_active_idx",
+                condition=models.Q(status_terminal=False),
+            ),
+            models.Index(fields=["error_group", "-started_at"], name="run_error_group_idx"),
+            GinIndex(fields=["search"], name="run_search_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.run_id
+
+
+class Event(models.Model):
+    """One stored event (all types but `llm_new_token`, which folds into LlmCall).
+
+    Partitioned by day on `ts`; the primary key includes `ts` because PostgreSQL
+    requires the partition column in every unique key.
+    """
+
+    pk = models.CompositePrimaryKey("project_id", "event_id", "ts")
+    project_id = models.IntegerField()
+    event_id = models.CharField(max_length=64)
+    ts = models.DateTimeField()
+    run_pk = models.BigIntegerField()
+    type = models.CharField(max_length=16)
+    seq = models.BigIntegerField(null=True)
+    data = models.JSONField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "runs_event"
+
+
+class ToolSpan(models.Model):
+    project_id = models.IntegerField()
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="spans")
+    span_key = models.CharField(max_length=200)
+    explicit = models.BooleanField(default=True)  # paired by span_id, not by order
+    tool_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10)  # ok, error, open
+    started_at = models.DateTimeField(null=True)
+    ended_at = models.DateTimeField(null=True)
+    input_str = models.TextField(blank=True)
+    output = models.JSONField(null=True)
+    error = models.JSONField(null=True)
+    start_event_id = models.CharField(max_length=64, blank=True)
+    end_event_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "span_key"], name="span_key_per_run")]
+
+
+class LlmCall(models.Model):
+    """One LLM call: its streamed tokens folded into one row, plus its usage and cost."""
+
+    project_id = models.IntegerField()
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="llm_calls_set")
+    call_id = models.CharField(max_length=160)
+    model = models.CharField(max_length=200, blank=True)
+    tokens = models.JSONField(default=list)  # runs.tokens stored form, ordered
+    text = models.TextField(blank=True)
+    token_count = models.PositiveIntegerField(default=0)
+    first_token_at = models.DateTimeField(null=True)
+    last_token_at = models.DateTimeField(null=True)
+    usage_at = models.DateTimeField(null=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=20, decimal_places=10, null=True)  # None: unpriced
+    price = models.ForeignKey(
+        "billing.ModelPrice", null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "call_id"], name="call_id_per_run")]
+
+    @property
+    def has_usage(self) -> bool:
+        return self.usage_at is not None
+
+
+class ErrorGroup(models.Model):
+    """Errors that share a fingerprint (type, normalized message, top frames)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="error_groups")
+    fingerprint = models.CharField(max_length=32)
+    fingerprint_version = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=10)  # run (the run crashed) or tool
+    error_type = models.CharField(max_length=200)
+    title = models.CharField(max_length=300)
+    message = models.TextField()  # a sample of the raw message
+    traceback = models.TextField(blank=True)  # a sample
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    event_count = models.PositiveIntegerField(default=0)
+    run_count = models.PositiveIntegerField(default=0)
+    agents = ArrayField(models.CharField(max_length=200), default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "fingerprint"], name="fingerprint_per_project"
+            )
+        ]
+        indexes = [models.Index(fields=["project", "-last_seen"], name="error_group_seen_idx")]
+
+
+class ErrorOccurrence(models.Model):
+    """One error event in one run, so a group can list its runs."""
+
+    project_id = models.IntegerField()
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="occurrences")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="error_occurrences")
+    event_id = models.CharField(max_length=64)
+    ts = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "event_id"], name="occurrence_event_per_project"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["group", "-ts"], name="occurrence_group_idx"),
+            models.Index(fields=["group", "run"], name="occurrence_group_run_idx"),
+        ]
+
+
+class ErrorGroupDaily(models.Model):
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="daily")
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "day"], name="error_group_day")]
+
+
+class UsageHourly(models.Model):
+    """Rollup per hour × agent × model × environment: what the usage page reads.
+
+    Run rows (runs, failures, durations) use model ''; token and cost rows carry the model.
+    """
+
+    project_id = models.IntegerField()
+    hour = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    environment = models.CharField(max_length=10)
+    runs = models.IntegerField(default=0)
+    failures = models.IntegerField(default=0)
+    finished = models.IntegerField(default=0)
+    duration_ms_sum = models.BigIntegerField(default=0)
+    llm_calls = models.IntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    unpriced_calls = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "hour", "agent_name", "model", "environment"],
+                name="usage_hourly_key",
+            )
+        ]
+
+
+class DurationHourly(models.Model):
+    """Finished runs per hour × agent × environment × log-scale duration bucket,
+    so latency percentiles come from a rollup instead of scanning runs."""
+
+    project_id = models.IntegerField()
+    hour = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    environment = models.CharField(max_length=10)
+    bucket = models.SmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "hour", "agent_name", "environment", "bucket"],
+                name="duration_hourly_key",
+            )
+        ]

@@ -1,0 +1,92 @@
+"""Rollup contributions: what one run or one LLM call adds to the hourly tables.
+
+The worker computes a run's contribution before and after folding its new events
+and writes only the difference, so a run that changes hour (a late `run_start`),
+agent or status moves its numbers instead of counting twice.
+"""
+
+import math
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+
+from runs.runstate import RunState
+
+FAILED_STATUSES = frozenset({"failed", "timed_out", "validation_failed"})
+_BUCKET_BASE = 1.25  # each duration bucket is 25% wider than the one before
+
+UsageKey = tuple[datetime, str, str, str]  # hour, agent, model, environment
+DurationKey = tuple[datetime, str, str, int]  # hour, agent, environment, bucket
+Contribution = dict[tuple, dict[str, int | Decimal]]
+
+
+def hour_of(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def duration_bucket(duration_ms: int) -> int:
+    return math.ceil(math.log(duration_ms + 1, _BUCKET_BASE))
+
+
+def bucket_upper_ms(bucket: int) -> float:
+    """The longest duration (ms) that falls in `bucket`."""
+    return _BUCKET_BASE**bucket - 1
+
+
+def run_contribution(state: RunState | None) -> tuple[Contribution, Contribution]:
+    """(usage rows, duration rows) that one run adds; empty for a run not yet stored."""
+    if state is None:
+        return {}, {}
+    hour = hour_of(state.started_at)
+    usage_key = (hour, state.agent_name, "", state.environment)
+    counts: dict[str, int | Decimal] = {
+        "runs": 1,
+        "failures": int(state.terminal and state.status in FAILED_STATUSES),
+        "finished": int(state.terminal),
+        "duration_ms_sum": state.duration_ms or 0 if state.terminal else 0,
+    }
+    durations: Contribution = {}
+    if state.terminal and state.duration_ms is not None:
+        bucket = duration_bucket(state.duration_ms)
+        durations[(hour, state.agent_name, state.environment, bucket)] = {"count": 1}
+    return {usage_key: counts}, durations
+
+
+def call_contribution(
+    *,
+    usage_at: datetime,
+    agent_name: str,
+    model: str,
+    environment: str,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+    cost: Decimal | None,
+) -> Contribution:
+    """What one LLM call's usage adds to the usage rollup."""
+    key = (hour_of(usage_at), agent_name, model, environment)
+    return {
+        key: {
+            "llm_calls": 1,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_tokens": cache_read_tokens,
+            "cache_write_tokens": cache_write_tokens,
+            "cost": cost if cost is not None else Decimal(0),
+            "unpriced_calls": int(cost is None),
+        }
+    }
+
+
+def add_into(total: Contribution, part: Contribution, sign: int = 1) -> None:
+    """total += sign * part, key by key and field by field."""
+    for key, fields in part.items():
+        row = total.setdefault(key, defaultdict(int))
+        for name, value in fields.items():
+            row[name] += sign * value
+
+
+def nonzero(total: Contribution) -> Contribution:
+    """Drop keys whose every field nets to zero: nothing to write for them."""
+    return {key: dict(fields) for key, fields in total.items() if any(fields.values())}

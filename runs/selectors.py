@@ -1,0 +1,175 @@
+"""Reads for run pages and the API. Every function takes the project: no query
+reaches another project's rows."""
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from runs.models import IngestBatch, Run
+from studio.models import Project
+
+RUN_STATUSES = (
+    "queued", "validating", "running", "succeeded", "failed", "cancelled", "timed_out",
+    "validation_failed",
+)  # fmt: skip
+SORTS = ("started", "duration")
+MAX_PAGE = 200
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be used; the message names the parameter."""
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    statuses: tuple[str, ...] = ()
+    stalled: bool = False
+    agent: str = ""
+    environment: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str = ""
+    sort: str = "started"
+
+    @classmethod
+    def from_params(cls, params) -> "RunFilters":
+        """Parse query parameters (a QueryDict or dict of lists), raising FilterError."""
+        statuses = tuple(s for value in params.getlist("status") for s in value.split(",") if s)
+        stalled = "stalled" in statuses
+        statuses = tuple(s for s in statuses if s != "stalled")
+        unknown = [s for s in statuses if s not in RUN_STATUSES]
+        if unknown:
+            raise FilterError(
+                f"status: unknown status {unknown[0]!r}; use one of "
+                f"{', '.join(RUN_STATUSES)} or stalled"
+            )
+        sort = params.get("sort") or "started"
+        if sort not in SORTS:
+            raise FilterError(f"sort: must be one of {', '.join(SORTS)}; got {sort!r}")
+        return cls(
+            statuses=statuses,
+            stalled=stalled,
+            agent=(params.get("agent") or "").strip(),
+            environment=(params.get("environment") or "").strip(),
+            since=_time_param(params, "since"),
+            until=_time_param(params, "until"),
+            q=(params.get("q") or "").strip()[:200],
+            sort=sort,
+        )
+
+
+def _time_param(params, name: str) -> datetime | None:
+    value = (params.get(name) or "").strip()
+    if not value:
+        return None
+    relative = re.fullmatch(r"(\d+)([mhd])", value)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        seconds = amount * {"m": 60, "h": 3600, "d": 86400}[unit]
+        return timezone.now() - timedelta(seconds=seconds)
+    parsed = parse_datetime(value.replace("Z", "+00:00"))
+    if parsed is None:
+        raise FilterError(
+            f"{name}: expected an RFC 3339 time (2026-11-25T10:00:00Z) or an age like 24h, 7d; "
+            f"got {value!r}"
+        )
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def search_query(text: str) -> SearchQuery:
+    """Words as prefixes, all required: 'inv tim' finds 'invoice-bot TimeoutError'."""
+    words = re.findall(r"[\w.-]+", text.lower())[:8]
+    raw = " & ".join(f"'{w}':*" for w in words if "'" not in w)
+    return SearchQuery(raw or "''", config="simple", search_type="raw")
+
+
+def runs_filtered(project: Project, filters: RunFilters) -> QuerySet[Run]:
+    runs = Run.objects.filter(project=project)
+    if filters.statuses and filters.stalled:
+        runs = runs.filter(Q(status__in=filters.statuses) | Q(stalled=True))
+    elif filters.statuses:
+        runs = runs.filter(status__in=filters.statuses)
+    elif filters.stalled:
+        runs = runs.filter(stalled=True)
+    if filters.agent:
+        runs = runs.filter(agent_name=filters.agent)
+    if filters.environment:
+        runs = runs.filter(environment=filters.environment)
+    if filters.since:
+        runs = runs.filter(started_at__gte=filters.since)
+    if filters.until:
+        runs = runs.filter(started_at__lt=filters.until)
+    if filters.q:
+        runs = runs.filter(search=search_query(filters.q))
+    return runs
+
+
+@dataclass
+class RunPage:
+    runs: list[Run]
+    next_cursor: str | None
+
+
+def runs_page(
+    project: Project, filters: RunFilters, *, cursor: str | None = None, limit: int = 50
+) -> RunPage:
+    """One page of runs, newest first (or longest first), by keyset: stable while new
+    runs arrive, and as fast on page 1,000 as on page 1."""
+    limit = max(1, min(limit, MAX_PAGE))
+    runs = runs_filtered(project, filters)
+    if filters.sort == "duration":
+        runs = runs.filter(duration_ms__isnull=False).order_by("-duration_ms", "-id")
+    else:
+        runs = runs.order_by("-started_at", "-id")
+    if cursor:
+        runs = runs.filter(_after(cursor, filters.sort))
+    rows = list(runs.defer("inputs", "outputs", "runtime", "config", "search")[: limit + 1])
+    next_cursor = _cursor_of(rows[limit - 1], filters.sort) if len(rows) > limit else None
+    return RunPage(runs=rows[:limit], next_cursor=next_cursor)
+
+
+def _cursor_of(run: Run, sort: str) -> str:
+    value = run.duration_ms if sort == "duration" else run.started_at.isoformat()
+    raw = json.dumps([value, run.pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str, sort: str) -> Q:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value, pk = json.loads(base64.urlsafe_b64decode(padded))
+        if sort == "duration":
+            value = int(value)
+            return Q(duration_ms__lt=value) | Q(duration_ms=value, id__lt=int(pk))
+        started = datetime.fromisoformat(value)
+        return Q(started_at__lt=started) | Q(started_at=started, id__lt=int(pk))
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise FilterError(
+            "cursor: not a cursor this list gave out; start again without it"
+        ) from None
+
+
+def run_get(project: Project, run_id: str) -> Run | None:
+    return Run.objects.filter(project=project, run_id=run_id).select_related("error_group").first()
+
+
+def pipeline_backlog() -> dict:
+    """Pending batches and the age of the oldest, for /healthz."""
+    pending = IngestBatch.objects.filter(status=IngestBatch.Status.PENDING)
+    oldest = pending.order_by("received_at").values_list("received_at", flat=True).first()
+    age = (timezone.now() - oldest).total_seconds() if oldest else 0
+    return {
+        "pending_batches": pending.count(),
+        "oldest_pending_seconds": round(age, 1),
+        "failed_batches": IngestBatch.objects.filter(status=IngestBatch.Status.FAILED).count(),
+    }

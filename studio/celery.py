@@ -1,0 +1,30 @@
+"""The Celery app: `celery -A studio worker` and `celery -A studio beat`."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+
+app = Celery("studio")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Every periodic task in one place, each expiring before its next run.
+app.conf.beat_schedule = {
+    "sweep-pending-batches": {
+        "task": "runs.tasks.sweep_pending_batches",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    "flag-stalled-runs": {
+        "task": "runs.tasks.flag_stalled_runs",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "maintain-partitions": {
+        "task": "runs.tasks.maintain_partitions",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+}

@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from studio import views
+
+settings_patterns = (
+    [
+        path("", views.settings_index, name="index"),
+        path("projects/", views.project_create, name="project_create"),
+        path("members/", views.member_save, name="member_save"),
+        path("members/<int:membership_id>/delete/", views.member_delete, name="member_delete"),
+        path("keys/", views.key_create, name="key_create"),
+        path("keys/<int:key_id>/revoke/", views.key_revoke, name="key_revoke"),
+    ],
+    "settings",
+)
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="runs:list", permanent=False)),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("switch/", views.switch, name="switch"),
+    path("settings/", include(settings_patterns)),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("runs.urls")),
+    path("", include("billing.urls")),
+]

@@ -1,0 +1,134 @@
+"""Settings pages (projects, members, API keys), project switching and health."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from studio import health
+from studio.apikeys import apikey_create, apikey_revoke
+from studio.models import ApiKey, Membership, Role, Scope
+from studio.services import member_remove, member_set, project_get_or_create
+from studio.tenancy import can, require_capability
+
+
+@require_GET
+@require_capability("view_runs", needs_project=False)
+def settings_index(request: HttpRequest) -> HttpResponse:
+    members = Membership.objects.filter(organization=request.org).select_related("user")
+    keys = (
+        ApiKey.objects.filter(project=request.project).select_related("created_by")
+        if request.project and can(request.role, "manage_keys")
+        else []
+    )
+    return render(
+        request,
+        "studio/settings.html",
+        {
+            "members": members.order_by("user__username"),
+            "keys": keys,
+            "roles": Role.choices,
+            "scopes": Scope.choices,
+            "new_key": request.session.pop("new_key", None),
+        },
+    )
+
+
+@require_POST
+@require_capability("manage_projects", needs_project=False)
+def project_create(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("name", "").strip()
+    if not name or len(name) > 200:
+        messages.error(request, "A project needs a name of 1 to 200 characters.")
+        return redirect("settings:index")
+    project = project_get_or_create(organization=request.org, name=name)
+    request.session["project_id"] = project.id
+    messages.success(request, f"Project {project.name} is ready. Create an API key to send events.")
+    return redirect("settings:index")
+
+
+@require_POST
+def switch(request: HttpRequest) -> HttpResponse:
+    """Switch the current organization or project; only to ones the user belongs to."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    org_id = _int_or_none(request.POST.get("org"))
+    if org_id and any(m.organization_id == org_id for m in request.memberships):
+        request.session["org_id"] = org_id
+        request.session.pop("project_id", None)
+    project_id = _int_or_none(request.POST.get("project"))
+    if project_id and any(p.id == project_id for p in request.projects):
+        request.session["project_id"] = project_id
+    return redirect(request.POST.get("next") or "runs:list")
+
+
+@require_POST
+@require_capability("manage_members", needs_project=False)
+def member_save(request: HttpRequest) -> HttpResponse:
+    username = request.POST.get("username", "").strip()
+    role = request.POST.get("role", "")
+    password = request.POST.get("password") or None
+    if not username:
+        messages.error(request, "Give the member's username.")
+        return redirect("settings:index")
+    try:
+        member_set(organization=request.org, username=username, role=role, password=password)
+    except ValueError as error:
+        messages.error(request, str(error).capitalize() + ".")
+    else:
+        messages.success(request, f"{username} is now {role}.")
+    return redirect("settings:index")
+
+
+@require_POST
+@require_capability("manage_members", needs_project=False)
+def member_delete(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = get_object_or_404(Membership, pk=membership_id, organization=request.org)
+    try:
+        member_remove(membership=membership)
+    except ValueError as error:
+        messages.error(request, str(error).capitalize() + ".")
+    else:
+        messages.success(request, f"{membership.user.username} was removed.")
+    return redirect("settings:index")
+
+
+@require_POST
+@require_capability("manage_keys")
+def key_create(request: HttpRequest) -> HttpResponse:
+    scopes = request.POST.getlist("scopes")
+    try:
+        _, raw_key = apikey_create(
+            project=request.project,
+            scopes=scopes,
+            name=request.POST.get("name", "").strip()[:200],
+            created_by=request.user,
+        )
+    except ValueError as error:
+        messages.error(request, str(error).capitalize() + ".")
+        return redirect("settings:index")
+    # Shown once, on the next page only: the session keeps it until that page pops it.
+    request.session["new_key"] = raw_key
+    return redirect("settings:index")
+
+
+@require_POST
+@require_capability("manage_keys")
+def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=key_id, project__organization=request.org)
+    apikey_revoke(key=key)
+    messages.success(request, f"Key {key.prefix}… was revoked; calls with it now get 401.")
+    return redirect("settings:index")
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    report = health.check()
+    return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
