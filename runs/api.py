@@ -43,7 +43,7 @@ def ingest(request: HttpRequest) -> JsonResponse:
     key = _key_or_error(request, "ingest")
     if isinstance(key, JsonResponse):
         return key
-    retry_after = retry_after_if_limited(key.pk, settings.INGEST_RATE_LIMIT_PER_MINUTE)
+    retry_after = retry_after_if_limited(key.prefix, settings.INGEST_RATE_LIMIT_PER_MINUTE)
     if retry_after:
         return _error(
             429,

@@ -194,24 +194,26 @@ def _http(method: str, url: str, status: str = "200 OK") -> LogLine:
 # Customers (the agents' paying customers)
 # ---------------------------------------------------------------------------
 
-_CUSTOMERS: tuple[tuple[str, str, int], ...] = (
-    # name, currency, weight
-    ("acme-corp", "USD", 6),
-    ("globex", "USD", 4),
-    ("initech", "USD", 3),
-    ("umbrella-health", "USD", 3),
-    ("stark-logistics", "USD", 2),
-    ("wayne-foods", "USD", 2),
-    ("muller-logistik", "EUR", 3),
-    ("lumiere-studio", "EUR", 2),
-    ("nordwind-gmbh", "EUR", 2),
+_CUSTOMERS: tuple[tuple[str, str, str, int], ...] = (
+    # id, display name, currency, weight
+    ("acme-corp", "Acme Corp", "USD", 6),
+    ("globex", "Globex", "USD", 4),
+    ("initech", "Initech", "USD", 3),
+    ("umbrella-health", "Umbrella Health", "USD", 3),
+    ("stark-logistics", "Stark Logistics", "USD", 2),
+    ("wayne-foods", "Wayne Foods", "USD", 2),
+    ("muller-logistik", "Müller Logistik", "EUR", 3),
+    ("lumiere-studio", "Lumière Studio", "EUR", 2),
+    ("nordwind-gmbh", "Nordwind GmbH", "EUR", 2),
 )
+_CUSTOMER_NAMES = {customer_id: name for customer_id, name, _, _ in _CUSTOMERS}
 _SUBSCRIPTION_PRICE = {"USD": Decimal("199.00"), "EUR": Decimal("179.00")}
 
 
 def _pick_customer(rng: random.Random) -> tuple[str, str]:
-    name, currency, _ = rng.choices(_CUSTOMERS, weights=[c[2] for c in _CUSTOMERS])[0]
-    return name, currency
+    """A customer id and its currency; bigger customers run more often."""
+    customer_id, _, currency, _ = rng.choices(_CUSTOMERS, [c[3] for c in _CUSTOMERS])[0]
+    return customer_id, currency
 
 
 # ---------------------------------------------------------------------------
@@ -283,6 +285,7 @@ def _invoice_inputs(rng: random.Random, start: datetime) -> dict[str, Any]:
     return {
         "customer": customer,
         "billing_period": start.strftime("%Y-%m"),
+        "as_of": start.date().isoformat(),
         "currency": currency,
         "send_reminders": rng.random() < 0.85,
         "reminder_template": rng.choice(["friendly", "firm"]),
@@ -315,7 +318,7 @@ def _invoice_script(rng: random.Random, inputs: dict[str, Any]) -> Script:
     fee = _invoice_fee(len(invoices), currency)
     oldest = overdue[0] if overdue else ("", Decimal(0), 0)
     ctx = {
-        "customer": customer,
+        "customer": _CUSTOMER_NAMES[customer],
         "period_name": datetime.strptime(period, "%Y-%m").strftime("%B %Y"),
         "open_phrase": _count(len(invoices), "open invoice"),
         "overdue_phrase_cap": (
@@ -436,8 +439,7 @@ _TICKETS: tuple[_Ticket, ...] = (
         "Engineering",
         "CSV exports of projects with more than a year of data time out after a minute.",
         (
-            "Thanks for the detailed report; I was able to reproduce the timeout with a "
-            "project of a similar size.",
+            "I was able to reproduce the timeout with a project of a similar size.",
             "As a workaround you can export one quarter at a time using the date filter.",
             "I've passed the details to our engineers and will update you as soon as the fix "
             "is scheduled.",
@@ -511,8 +513,8 @@ _TICKETS: tuple[_Ticket, ...] = (
         "Engineering",
         "Charts on the dashboard are shifted by one hour since the change to winter time.",
         (
-            "Thanks for flagging this; the charts use the timezone saved in your profile, and "
-            "it looks like it still points to a summer-time offset.",
+            "The charts use the timezone saved in your profile, and it looks like it still "
+            "points to a summer-time offset.",
             "Picking your city again under Profile, then Timezone, should fix it right away.",
         ),
         "Timezones in charts",
@@ -684,7 +686,7 @@ def _support_script(rng: random.Random, inputs: dict[str, Any]) -> Script:
 # ---------------------------------------------------------------------------
 
 _TOPICS = (
-    ("battery recycling", "Which lithium-ion battery recycling methods are scaling fastest in the EU?"),
+    ("battery recycling", "Which battery recycling methods are scaling fastest in the EU?"),
     ("heat pumps", "How well do air-source heat pumps perform in cold climates?"),
     ("small modular reactors", "When could small modular reactors supply power at scale?"),
     ("vertical farming", "Is vertical farming profitable without subsidies?"),
@@ -703,8 +705,8 @@ _SITES = (
     "energy.gov", "ember-energy.org", "ft.com", "fraunhofer.de",
 )  # fmt: skip
 _REPORT_OPENERS = (
-    "", "", "", "", "According to {source}, ", "In {year}, ", "Across the sources I read, ",
-    "By contrast, ", "Notably, ", "On balance, ", "As {source} points out, ", "In practice, ",
+    "", "", "", "", "According to {source}, ", "Across the sources I read, ", "By contrast, ",
+    "Notably, ", "On balance, ", "As {source} points out, ", "In practice, ", "At the same time, ",
 )  # fmt: skip
 _REPORT_CLAIMS = (
     "{topic} has moved from pilot projects to commercial deployments in at least {n} countries.",
@@ -735,11 +737,26 @@ _REPORT_CLAIMS = (
     "the newest designs in {topic} promise lower maintenance, but few were tested at scale.",
     "grid operators have started to publish connection queues that include {topic}.",
     "the share of {topic} in new capacity rose to {pct}% in {year}.",
+    "the first large {topic} projects are now reaching the end of their warranty periods.",
+    "buyers increasingly ask for independent performance data before they commit to {topic}.",
+    "the learning curve for {topic} looks steeper than it did in {year0}.",
+    "{source} expects {topic} to need far less public support by {year2}.",
+    "the gap between announced and completed {topic} projects is still wide.",
+    "labour makes up a surprisingly large share of the cost of {topic}.",
+    "a few large buyers account for most of the demand for {topic}.",
+    "standard contracts for {topic} are only now starting to emerge.",
 )
 _REPORT_SECTIONS = (
     "Background", "Key findings", "Costs and economics", "Risks and open questions",
     "What to watch", "Recommendation",
 )  # fmt: skip
+_REPORT_CLOSINGS = (
+    "My recommendation: treat {topic} as promising but early, and revisit these numbers in six "
+    "months.",
+    "In short, {topic} is worth a pilot, but not yet a large commitment without independent data.",
+    "Overall, the case for {topic} is getting stronger, and the main risks are policy and "
+    "financing rather than technology.",
+)
 _RESEARCH_PLAN = (
     (
         "To answer this, I'll search for recent reports on {topic} from public agencies and "
@@ -767,60 +784,77 @@ _RESEARCH_NOTES = (
 )
 
 
-def _report_sentence(rng: random.Random, topic: str) -> str:
-    year = rng.randint(2022, 2025)
-    ctx = {
-        "topic": topic,
-        "source": rng.choice(_SOURCES),
-        "year": year,
-        "year0": year - rng.randint(3, 8),
-        "year2": rng.choice([2030, 2035]),
-        "n": rng.randint(3, 14),
-        "pct": rng.randint(8, 65),
-        "months": rng.randint(14, 40),
-        "billions": rng.randint(2, 48),
-    }
-    sentence = (rng.choice(_REPORT_OPENERS) + rng.choice(_REPORT_CLAIMS)).format(**ctx)
-    return sentence[0].upper() + sentence[1:]
+class _ReportWriter:
+    """Writes report sentences about a topic, using every claim once before repeating."""
 
+    def __init__(self, rng: random.Random, topic: str) -> None:
+        self.rng = rng
+        self.topic = topic
+        self.claims: list[str] = []
 
-def _report_paragraph(rng: random.Random, topic: str) -> str:
-    return " ".join(_report_sentence(rng, topic) for _ in range(rng.randint(3, 5)))
+    def sentence(self) -> str:
+        if not self.claims:
+            self.claims = list(_REPORT_CLAIMS)
+            self.rng.shuffle(self.claims)
+        rng = self.rng
+        year = rng.randint(2022, 2025)
+        values = {
+            "topic": self.topic,
+            "source": rng.choice(_SOURCES),
+            "year": year,
+            "year0": year - rng.randint(3, 8),
+            "year2": rng.choice([2030, 2035]),
+            "n": rng.randint(3, 14),
+            "pct": rng.randint(8, 65),
+            "months": rng.randint(14, 40),
+            "billions": rng.randint(2, 48),
+        }
+        sentence = (rng.choice(_REPORT_OPENERS) + self.claims.pop()).format(**values)
+        return sentence[0].upper() + sentence[1:]
+
+    def paragraph(self) -> str:
+        return " ".join(self.sentence() for _ in range(self.rng.randint(3, 5)))
 
 
 def _research_report(rng: random.Random, topic: str, question: str, target_tokens: int) -> str:
     """A markdown report of about ``target_tokens`` tokens, in readable sentences."""
+    writer = _ReportWriter(rng, topic)
     parts = [
         f"# {topic.capitalize()}: research notes",
-        f"## Summary\n\nThis report answers the question: {question} "
-        + _report_paragraph(rng, topic),
+        f"## Summary\n\nThis report answers the question: {question} {writer.paragraph()}",
     ]
-    budget = target_tokens / len(_REPORT_SECTIONS)
+    section_count = max(2, min(len(_REPORT_SECTIONS), target_tokens // 400))
+    sections = (*_REPORT_SECTIONS[: section_count - 1], _REPORT_SECTIONS[-1])
     tokens = sum(len(_tokenize(part)) for part in parts)
-    for index, section in enumerate(_REPORT_SECTIONS):
+    for index, section in enumerate(sections, start=1):
         parts.append(f"## {section}")
-        while tokens < budget * (index + 1):
-            paragraph = _report_paragraph(rng, topic)
+        while True:
+            paragraph = writer.paragraph()
             parts.append(paragraph)
             tokens += len(_tokenize(paragraph)) + 1
-    sources = "\n".join(f"- {source}" for source in rng.sample(_SOURCES, 5))
+            if tokens >= target_tokens * index / len(sections):
+                break
+    parts.append(rng.choice(_REPORT_CLOSINGS).format(topic=topic))
+    sources = "\n".join(f"- {source[0].upper()}{source[1:]}" for source in rng.sample(_SOURCES, 5))
     parts.append("## Sources\n\n" + sources)
     return "\n\n".join(parts)
 
 
 def _research_inputs(rng: random.Random, start: datetime) -> dict[str, Any]:
-    topic, question = rng.choice(_TOPICS)
+    _, question = rng.choice(_TOPICS)
     return {
         "question": question,
         "depth": "deep" if rng.random() < 0.22 else "standard",
+        "max_sources": rng.choice([5, 8, 10, 12]),
         "output": "google-doc",
         "folder": "Research",
+        "requested_by": rng.choice(["nina@charm.dev", "omar@charm.dev", "julia@charm.dev"]),
     }
 
 
 def _research_script(rng: random.Random, inputs: dict[str, Any]) -> Script:
     topic = next(t for t, q in _TOPICS if q == inputs["question"])
-    deep = inputs["depth"] == "deep" or inputs.get("_long", False)
+    deep = inputs["depth"] == "deep"
     ctx = {"topic": topic}
     steps: list[Step] = [
         LLMCall(
@@ -892,9 +926,9 @@ def _research_script(rng: random.Random, inputs: dict[str, Any]) -> Script:
 
 _SYNC_SOURCES = (
     # source, table, destination object
-    ("postgres://crm-replica/app", "contacts", "contacts"),
-    ("postgres://billing/app", "accounts", "companies"),
-    ("mysql://shop/orders", "orders", "deals"),
+    ("postgres://crm-replica", "contacts", "contacts"),
+    ("postgres://billing", "accounts", "companies"),
+    ("mysql://shop", "orders", "deals"),
 )
 _SYNC_MAPPING = (
     (
@@ -1046,8 +1080,7 @@ _SALES_BRIEF = (
         "A concrete number will land better than a feature list, so I'll open with one.",
     ),
 )
-_SALES_EMAIL = (
-    ("Hi {first},",),
+_SALES_EMAIL_BODY = (
     (
         "I saw that {company} is growing its {area} team, congratulations.",
         "I noticed {company} has been scaling {area} quickly this year.",
@@ -1064,7 +1097,6 @@ _SALES_EMAIL = (
         "Are you open to a short call on {day} to see if it fits?",
         "If it sounds relevant, I'd be happy to show you a five-minute demo.",
     ),
-    ("Best,\n{sender}",),
 )
 
 
@@ -1101,10 +1133,9 @@ def _sales_script(rng: random.Random, inputs: dict[str, Any]) -> Script:
         "day": rng.choice(["Tuesday", "Wednesday", "Thursday"]),
         "sender": rng.choice(["Jamie Chen", "Alex Moreau", "Sam Whitfield"]),
     }
-    email = _sentences(rng, _SALES_EMAIL, ctx).replace(
-        "Hi " + lead["contact"] + ", ", "Hi " + lead["contact"] + ",\n\n"
+    email = (
+        f"Hi {ctx['first']},\n\n{_sentences(rng, _SALES_EMAIL_BODY, ctx)}\n\nBest,\n{ctx['sender']}"
     )
-    email = email.replace(" Best,", "\n\nBest,")
     booked = rng.random() < 0.3
     company_id = rng.randint(10_000_000, 99_999_999)
     steps: list[Step] = [
@@ -1174,7 +1205,7 @@ _RUNNER_FRAMES = """\
   File "{site}/charm/agent.py", line 131, in ainvoke
     return await self._loop(inputs)
   File "{site}/charm/agent.py", line 188, in _loop
-    observation = await tool.arun(action.tool_input)"""
+    observation = await self._run_step(action)"""
 _HTTPX_FRAMES = """\
   File "{site}/charm/http.py", line 81, in request
     return await self._client.request(method, url, **kwargs)
@@ -1193,7 +1224,7 @@ _CHAINED = "\n\nThe above exception was the direct cause of the following except
 class _Crash:
     """A way an agent crashes: where (a tool or an LLM purpose), with what error.
 
-    ``message`` is a template filled per run (see ``_crash_values``), so the same
+    ``message`` is a template filled per occurrence (see ``_crash_values``), so the same
     crash repeats with other ids and numbers. ``frames`` are the traceback lines
     below the runner's own frames; ``cause``, when set, is a whole chained exception
     printed before it.
@@ -1208,9 +1239,11 @@ class _Crash:
     warning: LogLine | None = None  # logged as the run starts
     retries: int = 0  # "attempt i of n timed out" warnings before the crash
 
-    def render(self, rng: random.Random, inputs: dict[str, Any], python: str) -> tuple[str, str]:
+    def render(
+        self, rng: random.Random, inputs: dict[str, Any], step_input: Any, python: str
+    ) -> tuple[str, str]:
         """The message and the traceback of one occurrence, on Python ``python``."""
-        message = self.message.format(**_crash_values(rng, inputs))
+        message = self.message.format(**_crash_values(rng, inputs, step_input))
         traceback = f"Traceback (most recent call last):\n{_RUNNER_FRAMES}\n{self.frames}"
         if self.cause:
             traceback = self.cause + _CHAINED + traceback
@@ -1219,17 +1252,18 @@ class _Crash:
         return message, traceback.replace("{site}", f"{lib}/site-packages").replace("{lib}", lib)
 
 
-def _crash_values(rng: random.Random, inputs: dict[str, Any]) -> dict[str, Any]:
-    source_table = str(inputs.get("source", "")).rsplit("/", 1)[-1]
-    return {
+def _crash_values(rng: random.Random, inputs: dict[str, Any], step_input: Any) -> dict[str, Any]:
+    """What crash messages can mention: the run's inputs, the failing tool's input, and
+    fresh ids and numbers."""
+    values = {
         "ticket_id": inputs.get("ticket_id", 0),
-        "sync_object": next((o for _, t, o in _SYNC_SOURCES if t == source_table), "contacts"),
         "request": rng.randint(1_000_000, 9_999_999),
         "realm": rng.randint(10**15, 10**16 - 1),
         "page": rng.randint(100_000, 999_999),
-        "batch": rng.randint(2, 9),
-        "batches": rng.randint(10, 40),
     }
+    if isinstance(step_input, dict):
+        values.update(step_input)
+    return values
 
 
 def _missing_env(at: str, name: str, frame: str) -> _Crash:
@@ -1263,13 +1297,12 @@ def _oauth_not_connected(at: str, connection: str, frame: str) -> _Crash:
 
 
 def _http_timeout(at: str, message: str, frame: str, seconds: int, retries: int = 0) -> _Crash:
-    cause = f"Traceback (most recent call last):\n{_RUNNER_FRAMES}\n{frame}\n{_HTTPX_FRAMES}"
     return _Crash(
         at=at,
         error_type="TimeoutError",
         message=message,
         frames=f"{frame}\n{_HTTP_RAISE}",
-        cause=cause,
+        cause=f"Traceback (most recent call last):\n{_HTTPX_FRAMES}",
         delay_ms=(seconds * 1000, seconds * 1000 + 400),
         retries=retries,
     )
@@ -1330,8 +1363,8 @@ _FETCH_TIMEOUT = _http_timeout(
 )
 _HUBSPOT_TIMEOUT = _http_timeout(
     "hubspot.batch_upsert",
-    "HTTP POST https://api.hubapi.com/crm/v3/objects/{sync_object}/batch/upsert timed out "
-    "after 30.0 s (batch {batch} of {batches})",
+    "HTTP POST https://api.hubapi.com/crm/v3/objects/{object}/batch/upsert timed out "
+    "after 30.0 s (batch {batch})",
     '  File "/app/data_sync/sinks/hubspot.py", line 112, in upsert_batch\n'
     "    resp = await self.http.post(url, json=payload, timeout=30.0)",
     seconds=30,
@@ -1362,14 +1395,20 @@ _ENRICH_TIMEOUT = _http_timeout(
     seconds=20,
 )
 
-# Per agent: (crash, weight).
-_CRASHES: dict[str, tuple[tuple[_Crash, int], ...]] = {
-    "invoice-bot": ((_STRIPE_KEY_MISSING, 3), (_QUICKBOOKS_TIMEOUT, 1)),
-    "support-triage": ((_CLASSIFIER_JSON, 3), (_ZENDESK_TOKEN_MISSING, 1)),
-    "research-assistant": ((_GOOGLE_DRIVE_NOT_CONNECTED, 3), (_FETCH_TIMEOUT, 2)),
-    "data-sync": ((_HUBSPOT_TIMEOUT, 2), (_POSTGRES_UNREACHABLE, 1)),
-    "sales-outreach": ((_GMAIL_NOT_CONNECTED, 2), (_ENRICH_TIMEOUT, 1)),
-}
+# (agent, crash, weight): how often each kind strikes across the fleet. A few kinds
+# make most crashes, so the Errors page has large groups and a long tail.
+_CRASHES: tuple[tuple[str, _Crash, int], ...] = (
+    ("invoice-bot", _STRIPE_KEY_MISSING, 10),
+    ("research-assistant", _GOOGLE_DRIVE_NOT_CONNECTED, 6),
+    ("support-triage", _CLASSIFIER_JSON, 6),
+    ("data-sync", _HUBSPOT_TIMEOUT, 4),
+    ("sales-outreach", _GMAIL_NOT_CONNECTED, 3),
+    ("research-assistant", _FETCH_TIMEOUT, 3),
+    ("invoice-bot", _QUICKBOOKS_TIMEOUT, 2),
+    ("sales-outreach", _ENRICH_TIMEOUT, 2),
+    ("data-sync", _POSTGRES_UNREACHABLE, 2),
+    ("support-triage", _ZENDESK_TOKEN_MISSING, 1),
+)
 
 # Tool errors an agent retries and recovers from.
 _TRANSIENT_ERRORS = (
@@ -1398,7 +1437,7 @@ class _Agent:
     timeout_s: int
     make_inputs: Callable[[random.Random, datetime], dict[str, Any]]
     make_script: Callable[[random.Random, dict[str, Any]], Script]
-    schema_tool: str  # the tool named in "tool '…' requires input schema"
+    tools: tuple[str, ...]  # as declared in its charm.yaml; the first lacks a schema sometimes
 
     @property
     def logger(self) -> str:
@@ -1415,46 +1454,99 @@ class _Agent:
 
     def version_at(self, fraction: float) -> str:
         """The version deployed at ``fraction`` (0..1) of the demo period."""
-        index = min(int(fraction * len(self.versions) * 1.2), len(self.versions) - 1)
-        return self.versions[index]
+        return self.versions[min(int(fraction * len(self.versions)), len(self.versions) - 1)]
 
 
 _AGENTS: tuple[_Agent, ...] = (
     _Agent(
-        "invoice-bot", ("1.4.0", "1.4.1"), 26,
-        ("STRIPE_API_KEY", "QUICKBOOKS_REALM_ID", "SENDGRID_API_KEY", "OPENAI_API_KEY"),
-        ("quickbooks",), "us-east-1", 300, _invoice_inputs, _invoice_script, "send_email",
+        name="invoice-bot",
+        versions=("1.4.0", "1.4.1"),
+        weight=26,
+        required_env=(
+            "STRIPE_API_KEY",
+            "QUICKBOOKS_REALM_ID",
+            "SENDGRID_API_KEY",
+            "OPENAI_API_KEY",
+        ),
+        oauth=("quickbooks",),
+        region="us-east-1",
+        timeout_s=300,
+        make_inputs=_invoice_inputs,
+        make_script=_invoice_script,
+        tools=(
+            "send_email",
+            "quickbooks.list_invoices",
+            "stripe.create_charge",
+            "stripe.create_refund",
+        ),
     ),
     _Agent(
-        "support-triage", ("2.3.0",), 26,
-        ("ZENDESK_API_TOKEN", "ANTHROPIC_API_KEY"),
-        ("slack",), "eu-west-1", 300, _support_inputs, _support_script, "kb_search",
+        name="support-triage",
+        versions=("2.3.0",),
+        weight=26,
+        required_env=("ZENDESK_API_TOKEN", "ANTHROPIC_API_KEY", "SLACK_BOT_TOKEN"),
+        oauth=("slack",),
+        region="eu-west-1",
+        timeout_s=300,
+        make_inputs=_support_inputs,
+        make_script=_support_script,
+        tools=("kb_search", "zendesk.get_ticket", "zendesk.update_ticket", "slack.post_message"),
     ),
     _Agent(
-        "research-assistant", ("0.9.0", "0.9.1"), 16,
-        ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "SERPER_API_KEY"),
-        ("google-drive",), "us-east-1", 600, _research_inputs, _research_script, "search",
+        name="research-assistant",
+        versions=("0.9.0", "0.9.1"),
+        weight=16,
+        required_env=("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "SERPER_API_KEY"),
+        oauth=("google-drive",),
+        region="us-east-1",
+        timeout_s=600,
+        make_inputs=_research_inputs,
+        make_script=_research_script,
+        tools=("search", "fetch_url", "google_drive.create_doc"),
     ),
     _Agent(
-        "data-sync", ("3.1.2",), 16,
-        ("DATABASE_URL", "HUBSPOT_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-        (), "eu-west-1", 600, _sync_inputs, _sync_script, "hubspot.batch_upsert",
+        name="data-sync",
+        versions=("3.1.2",),
+        weight=16,
+        required_env=(
+            "DATABASE_URL",
+            "HUBSPOT_API_KEY",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ),
+        oauth=(),
+        region="eu-west-1",
+        timeout_s=600,
+        make_inputs=_sync_inputs,
+        make_script=_sync_script,
+        tools=("hubspot.batch_upsert", "postgres.query", "s3.put_object"),
     ),
     _Agent(
-        "sales-outreach", ("1.0.4", "1.1.0"), 16,
-        ("HUBSPOT_API_KEY", "OPENAI_API_KEY", "STRIPE_API_KEY"),
-        ("gmail", "hubspot"), "us-east-1", 300, _sales_inputs, _sales_script, "enrich_company",
+        name="sales-outreach",
+        versions=("1.0.4", "1.1.0"),
+        weight=16,
+        required_env=("HUBSPOT_API_KEY", "OPENAI_API_KEY", "STRIPE_API_KEY"),
+        oauth=("gmail", "hubspot"),
+        region="us-east-1",
+        timeout_s=300,
+        make_inputs=_sales_inputs,
+        make_script=_sales_script,
+        tools=(
+            "enrich_company",
+            "hubspot.get_company",
+            "gmail.send",
+            "hubspot.log_activity",
+            "stripe.create_charge",
+            "stripe.create_refund",
+        ),
     ),
-)  # fmt: skip
+)
 _AGENTS_BY_NAME = {agent.name: agent for agent in _AGENTS}
 
 _VALIDATION_MESSAGES = (
     ("charm.yaml: tool '{tool}' requires input schema", 5),
     ("charm.yaml: line {line}: unknown key 'timeout_sec' (did you mean 'timeout_s'?)", 2),
-    (
-        "charm.yaml: exporter 'charm_otel' not found in entry point group 'charm.telemetry_exporters'",
-        2,
-    ),
+    ("charm.yaml: exporter 'charm_otel' is not installed (charm.telemetry_exporters)", 2),
     ("charm.yaml: required_env must be a list of names, got a mapping (line {line})", 1),
 )
 
@@ -1463,7 +1555,7 @@ def _validation_message(rng: random.Random, agent: _Agent) -> str:
     template = rng.choices(
         [m for m, _ in _VALIDATION_MESSAGES], [w for _, w in _VALIDATION_MESSAGES]
     )[0]
-    return template.format(tool=agent.schema_tool, line=rng.randint(8, 40))
+    return template.format(tool=agent.tools[0], line=rng.randint(8, 40))
 
 
 def _runtime(
@@ -1550,6 +1642,14 @@ def _sample_start(rng: random.Random, low: datetime, high: datetime) -> datetime
             return ts
 
 
+def _pick_agent(rng: random.Random, ending: str) -> tuple[_Agent, _Crash | None]:
+    """The agent of a run, and for a crash, how it crashes."""
+    if ending != "crashed":
+        return rng.choices(_AGENTS, [agent.weight for agent in _AGENTS])[0], None
+    name, crash, _ = rng.choices(_CRASHES, [weight for _, _, weight in _CRASHES])[0]
+    return _AGENTS_BY_NAME[name], crash
+
+
 def _pick_environment(rng: random.Random, ending: str) -> str:
     if ending == "crashed":
         return rng.choices(["cloud", "docker"], [85, 15])[0]
@@ -1573,13 +1673,9 @@ def _plan_runs(rng: random.Random, now: datetime, runs: int, days: int) -> list[
     taken: set[str] = set()
     plans: list[_Plan] = []
     for ending in endings:
-        agent = rng.choices(_AGENTS, [a.weight for a in _AGENTS])[0]
+        agent, crash = _pick_agent(rng, ending)
         start = _sample_start(rng, low, high)
         fraction = (start - low) / (high - low)
-        crash = None
-        if ending == "crashed":
-            kinds = _CRASHES[agent.name]
-            crash = rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         has_twin = ending == "crashed" and twins_left > 0
         environment = "cloud" if has_twin else _pick_environment(rng, ending)
         script_seed = rng.getrandbits(64)
@@ -1808,7 +1904,8 @@ class _Simulator:
 
     def billing(self, billing: Billing) -> None:
         """Charge through Stripe; live (cloud) runs also record revenue."""
-        live = self.plan.environment == "cloud" and self.ledger is not None
+        ledger = self.ledger if self.plan.environment == "cloud" else None
+        live = ledger is not None
         charge_id = _stripe_id(self.rng, "ch")
         cents = int(billing.amount * 100)
         output = {
@@ -1820,7 +1917,7 @@ class _Simulator:
             "livemode": live,
         }
         self.tool(ToolCall(billing.tool, _billing_input(billing), json.dumps(output), (250, 900)))
-        if not live or self.ledger is None:
+        if ledger is None:
             return
         self.revenue(
             "charge",
@@ -1830,11 +1927,11 @@ class _Simulator:
             charge_id,
             metadata={"description": billing.description},
         )
-        self.ledger.charges.append(
+        ledger.charges.append(
             _Charge(charge_id, billing.customer, billing.currency, billing.amount, self.clock)
         )
-        self._maybe_subscription(billing.customer, billing.currency)
-        self._maybe_refund(billing.customer)
+        self._maybe_subscription(ledger, billing.customer, billing.currency)
+        self._maybe_refund(ledger, billing.customer)
         self._maybe_credit(billing.customer, billing.currency)
 
     def revenue(
@@ -1856,12 +1953,12 @@ class _Simulator:
         }
         self.emit("revenue", data, gap_ms=(5.0, 60.0))
 
-    def _maybe_subscription(self, customer: str, currency: str) -> None:
-        assert self.ledger is not None
-        last = self.ledger.last_subscription.get(customer)
+    def _maybe_subscription(self, ledger: _Ledger, customer: str, currency: str) -> None:
+        """Now and then, the customer's monthly plan renews (at most once in 30 days)."""
+        last = ledger.last_subscription.get(customer)
         if (last and self.clock - last < timedelta(days=30)) or self.rng.random() >= 0.35:
             return
-        self.ledger.last_subscription[customer] = self.clock
+        ledger.last_subscription[customer] = self.clock
         self.log(
             "info",
             f"renewing the monthly team plan for {customer}",
@@ -1877,9 +1974,9 @@ class _Simulator:
             metadata=metadata,
         )
 
-    def _maybe_refund(self, customer: str) -> None:
-        assert self.ledger is not None
-        candidates = self.ledger.refundable(customer, before=self.clock)
+    def _maybe_refund(self, ledger: _Ledger, customer: str) -> None:
+        """Now and then, refund (fully or half) an earlier charge of the same customer."""
+        candidates = ledger.refundable(customer, before=self.clock)
         if not candidates or self.rng.random() >= 0.12:
             return
         charge = self.rng.choice(candidates)
@@ -1896,7 +1993,7 @@ class _Simulator:
                 (250, 800),
             )
         )
-        self.ledger.refunded.add(charge.external_id)
+        ledger.refunded.add(charge.external_id)
         self.revenue(
             "refund",
             amount,
@@ -1908,6 +2005,7 @@ class _Simulator:
         )
 
     def _maybe_credit(self, customer: str, currency: str) -> None:
+        """Rarely, a service credit after an incident."""
         if self.rng.random() >= 0.04:
             return
         amount = Decimal("25.00") if currency == "USD" else Decimal("20.00")
@@ -1999,16 +2097,10 @@ class _Simulator:
             f"Python {runtime['python']}, {plan.environment})",
             "charm.runtime",
         )
-        tools = sorted(
-            {
-                key
-                for step in self.script.steps
-                if isinstance(step, ToolCall | Billing) and (key := _step_key(step))
-            }
-        )
+        tools = ", ".join(sorted(plan.agent.tools))
         self.log(
             "debug",
-            f"loaded {len(tools)} tools from charm.yaml: {', '.join(tools)}",
+            f"loaded {len(plan.agent.tools)} tools from charm.yaml: {tools}",
             "charm.runtime",
         )
         if plan.crash and plan.crash.warning:
@@ -2024,12 +2116,13 @@ class _Simulator:
         """Play up to the step where the plan's crash strikes, then fail there."""
         crash = self.plan.crash
         assert crash is not None
-        index = next((i for i, s in enumerate(steps) if _step_key(s) == crash.at), len(steps) - 1)
+        matching = [i for i, step in enumerate(steps) if _step_key(step) == crash.at]
+        index = self.rng.choice(matching) if matching else len(steps) - 1
         self.play(steps[:index])
-        message = crash.message(self.rng, self.plan.inputs)
-        python = self.plan.runtime["python"].rsplit(".", 1)[0]
-        traceback = _traceback(crash, message, python)
         failing = steps[index]
+        step_input = _tool_of(failing)[1] if isinstance(failing, ToolCall | Billing) else None
+        python = self.plan.runtime["python"].rsplit(".", 1)[0]
+        message, traceback = crash.render(self.rng, self.plan.inputs, step_input, python)
         if isinstance(failing, LLMCall):
             self.llm(failing)
         else:
@@ -2123,7 +2216,7 @@ def generate_demo_events(
     dict with ``v``, ``event_id``, ``run_id``, ``seq``, ``ts`` (RFC 3339, UTC, "Z"),
     ``type``, ``agent`` and ``data``; the list is sorted by ``ts``. The same ``seed``
     and ``now`` give the same events, ids included. The size grows linearly with
-    ``runs``: about 330 events per run, most of them streamed tokens.
+    ``runs``: about 300 events per run, most of them streamed tokens.
     """
     if runs < 0:
         raise ValueError("runs must be >= 0")
@@ -2150,8 +2243,8 @@ def running_run_events(
     minutes before ``now``: ``run_start``, status, tool calls, tokens, logs, and no
     end. With ``include_future`` the rest of each run (after ``now``, up to its
     ``run_end``) is included too, so a caller can replay it in real time to feed the
-    live views. Deterministic for ``seed`` and ``now``; ids never clash with those of
-    ``generate_demo_events``.
+    live views. Deterministic for ``seed`` and ``now``; the ids come from a random stream
+    of their own, apart from ``generate_demo_events``'.
     """
     now = _utc_now(now)
     rng = random.Random(f"charm-demo-live-{seed}")
@@ -2159,7 +2252,8 @@ def running_run_events(
     for index in range(count):
         agent = _AGENTS_BY_NAME[_LIVE_AGENTS[index % len(_LIVE_AGENTS)]]
         run_events = _Simulator(_live_plan(rng, agent, now), ledger=None).simulate()
-        elapsed = (run_events[-1]["ts"] - run_events[0]["ts"]) * rng.uniform(0.4, 0.65)
+        # Far enough in that a research run is streaming its long report.
+        elapsed = (run_events[-1]["ts"] - run_events[0]["ts"]) * rng.uniform(0.55, 0.85)
         shift = now - elapsed - run_events[0]["ts"]
         for event in run_events:
             event["ts"] += shift

@@ -216,8 +216,10 @@ _ENV_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         # KeyError: 'OPENAI_API_KEY' (a traceback's last line)
         rf"KeyError:\s*['\"](?P<names>{_UPPER_NAME})['\"]",
         # missing env var FOO / Missing required environment variables: FOO, BAR
-        rf"\b(?i:missing|required|undefined|unset|no)\s+(?i:required\s+)?{_ENV_WORDS}\s*[:=]?\s*"
-        rf"(?P<names>{_LEADING_LIST})",
+        (
+            rf"\b(?i:missing|required|undefined|unset|no)\s+(?i:required\s+)?{_ENV_WORDS}"
+            rf"\s*[:=]?\s*(?P<names>{_LEADING_LIST})"
+        ),
         # environment variable FOO is not set / env var 'foo' not found
         rf"{_ENV_WORDS}\s*[:=]?\s*(?P<names>{_TRAILING_LIST})\s*{_NOT_SET}",
         # OPENAI_API_KEY is not set / 'TOKEN' environment variable is missing
@@ -239,8 +241,10 @@ _OAUTH_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(pattern)
     for pattern in (
         # OAuth connection 'github' not found / not connected / token expired
-        rf"{_OAUTH}\s+{_OAUTH_THING}\s+(?i:for\s+)?{_Q}(?P<name>{_SERVICE}){_Q}\s*"
-        rf"(?i:token\s+)?{_OAUTH_PROBLEM}",
+        (
+            rf"{_OAUTH}\s+{_OAUTH_THING}\s+(?i:for\s+)?{_Q}(?P<name>{_SERVICE}){_Q}\s*"
+            rf"(?i:token\s+)?{_OAUTH_PROBLEM}"
+        ),
         # No OAuth connection for 'slack' / missing OAuth token for github
         rf"\b(?i:no|missing)\s+{_OAUTH}\s+{_OAUTH_THING}\s+(?i:for\s+)?{_Q}(?P<name>{_SERVICE})",
         # github OAuth token expired / 'slack' OAuth connection is not connected

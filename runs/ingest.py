@@ -58,12 +58,12 @@ def batch_apply(batch_id: int) -> ApplyResult | None:
     head = IngestBatch.objects.filter(pk=batch_id, status=IngestBatch.Status.PENDING).first()
     if head is None:
         return None
-    events = loads_events(head.payload)
-    ensure_partitions({e.ts.date() for e in events if e.type != "llm_new_token"})
     try:
+        events = loads_events(head.payload)
+        ensure_partitions({e.ts.date() for e in events if e.type != "llm_new_token"})
         with transaction.atomic():
             batch = (
-                IngestBatch.objects.select_for_update(skip_locked=True)
+                IngestBatch.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("project")
                 .filter(pk=batch_id, status=IngestBatch.Status.PENDING)
                 .first()

@@ -9,11 +9,14 @@ no NUL character, no unpaired surrogate, nesting at most `MAX_NESTING` deep. Any
 those would make PostgreSQL refuse the whole batch later, in the worker.
 """
 
+import gc
 import hashlib
 import json
 import math
 import re
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -195,10 +198,25 @@ def parse_body(
     received_at = _utc_now() if received_at is None else _as_utc(received_at)
     data = _decompress(body, content_encoding)
     ctx = _Context.at(received_at, run_id)
-    if is_text:
-        text = data.decode("utf-8", "replace").removeprefix("\ufeff")
-        return _parse_text(text, ctx, run_id, received_at)
-    return _parse_json_text(_decode_utf8(data, ctx), ctx, prefer_lines=media_type in _NDJSON_TYPES)
+    with _gc_paused():
+        if is_text:
+            text = data.decode("utf-8", "replace").removeprefix("\ufeff")
+            return _parse_text(text, ctx, run_id, received_at)
+        text = _decode_utf8(data, ctx)
+        return _parse_json_text(text, ctx, prefer_lines=media_type in _NDJSON_TYPES)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Parsing allocates many objects that all survive (they are the result), so the cyclic
+    # GC would walk them over and over: a third of the parse time. Parsing makes no cycles.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _is_json_type(media_type: str) -> bool:
@@ -270,7 +288,7 @@ def _parse_json_text(text: str, ctx: _Context, *, prefer_lines: bool) -> ParseRe
     start = _skip_whitespace(text, 0)
     if start == len(text):
         return ParseResult([], [])
-    if prefer_lines and text[start] != "[":
+    if prefer_lines and text[start] != "[" and not _ENVELOPE_START.match(text, start):
         result, saw_object = _parse_lines(text, ctx)
         if saw_object:
             return result
@@ -343,8 +361,6 @@ def _read_value(text: str, start: int, ctx: _Context) -> tuple[list[_Item] | Non
         return None, None
     if ctx.bad_utf8:
         raise BodyError(400, f"body is not valid UTF-8: {ctx.bad_utf8}")
-    if type(value) is list:
-        return [(item, start, end, reader.non_finite) for item in value], None
     if type(value) is not dict:
         raise BodyError(400, f"body holds {_describe(value)}; {_BODY_SHAPES}")
     if "events" in value and "type" not in value:
@@ -547,7 +563,10 @@ def _event(
     if type(run_id) is not str or not 0 < len(run_id) <= 128:
         _fail("run_id", "a string of 1–128 characters", obj.get("run_id", _MISSING))
     ts = obj.get("ts", _MISSING)
-    ts = default_ts if ts is _MISSING and default_ts is not None else _timestamp(ts, ctx)
+    if default_ts is not None and (ts is _MISSING or ts is None):
+        ts = default_ts
+    else:
+        ts = _timestamp(ts, ctx)
     seq = obj.get("seq")
     if seq is not None and (type(seq) is not int or not 0 <= seq < _MAX_INT):
         _fail("seq", "a whole number from 0 to 2^63-1", seq)
@@ -639,8 +658,6 @@ def _ts_range_problem(ts: datetime, ctx: _Context) -> str:
 
 
 def _epoch_range_problem(value: float, ctx: _Context) -> str:
-    if not math.isfinite(value):
-        return f"ts: expected Unix epoch seconds, got number {value!r}"
     if value < _MIN_EPOCH:
         return f"ts: {value!r} seconds since 1970 is before 2000-01-01; check the emitter's clock"
     for divisor, unit in ((1e3, "milliseconds"), (1e6, "microseconds"), (1e9, "nanoseconds")):
@@ -982,10 +999,7 @@ def _unstorable_string(text: str, path: str) -> str | None:
 
 
 def _check_size(value: object) -> None:
-    try:
-        size = len(_COMPACT.encode(value).encode())
-    except (TypeError, ValueError, RecursionError):
-        return  # not JSON at all: the field checks say what is wrong
+    size = len(_COMPACT.encode(value).encode())
     if size > MAX_EVENT_BYTES:
         raise EventError(f"event is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}")
 

@@ -8,12 +8,12 @@ import redis
 from studio.health import redis_client
 
 
-def retry_after_if_limited(key_id: int, per_minute: int) -> int | None:
+def retry_after_if_limited(key_prefix: str, per_minute: int) -> int | None:
     """Seconds to wait when the key is over its limit this minute, else None."""
     if per_minute <= 0:
         return None
     window = int(time.time() // 60)
-    name = f"studio:ratelimit:{key_id}:{window}"
+    name = f"studio:ratelimit:{key_prefix}:{window}"
     try:
         pipe = redis_client().pipeline()
         pipe.incr(name)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.postgres.search import SearchQuery
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -173,3 +174,84 @@ def pipeline_backlog() -> dict:
         "oldest_pending_seconds": round(age, 1),
         "failed_batches": IngestBatch.objects.filter(status=IngestBatch.Status.FAILED).count(),
     }
+
+
+# Runs list page ----------------------------------------------------------------------------
+
+STATUS_COUNT_WINDOW = timedelta(days=7)
+MAX_AGENT_NAMES = 200
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """Runs per status over a time window; `stalled` overlaps the running ones."""
+
+    by_status: dict[str, int]
+    stalled: int
+    since: datetime
+    until: datetime | None
+    window_defaulted: bool  # no range was chosen: the last STATUS_COUNT_WINDOW
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+
+def run_status_counts(*, project: Project, filters: RunFilters) -> StatusCounts:
+    """Runs per status and stalled runs over every filter but the status one.
+
+    One GROUP BY, always bounded in time: the chosen range, or the 7 days up to `until`
+    (or now) when no start is given, so the chips stay fast with millions of runs.
+    """
+    defaulted = filters.since is None
+    since = filters.since or (filters.until or timezone.now()) - STATUS_COUNT_WINDOW
+    scope = RunFilters(
+        agent=filters.agent,
+        environment=filters.environment,
+        since=since,
+        until=filters.until,
+        q=filters.q,
+    )
+    rows = (
+        runs_filtered(project, scope)
+        .order_by()
+        .values("status")
+        .annotate(runs=Count("id"), stalled=Count("id", filter=Q(stalled=True)))
+    )
+    by_status: dict[str, int] = {}
+    stalled = 0
+    for row in rows:
+        by_status[row["status"]] = row["runs"]
+        stalled += row["stalled"]
+    return StatusCounts(
+        by_status=by_status,
+        stalled=stalled,
+        since=since,
+        until=filters.until,
+        window_defaulted=defaulted,
+    )
+
+
+def run_agent_names(*, project: Project, limit: int = MAX_AGENT_NAMES) -> list[str]:
+    """The project's agent names, sorted, at most `limit`.
+
+    A loose index scan over run_agent_idx (one index probe per agent), so it costs
+    the same with a thousand runs or ten million.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH RECURSIVE agents AS (
+                (SELECT agent_name FROM runs_run WHERE project_id = %(project)s
+                 ORDER BY agent_name LIMIT 1)
+                UNION ALL
+                SELECT (SELECT r.agent_name FROM runs_run r
+                        WHERE r.project_id = %(project)s AND r.agent_name > agents.agent_name
+                        ORDER BY r.agent_name LIMIT 1)
+                FROM agents WHERE agents.agent_name IS NOT NULL
+            )
+            SELECT agent_name FROM agents WHERE agent_name IS NOT NULL LIMIT %(limit)s
+            """,
+            {"project": project.pk, "limit": limit},
+        )
+        return [name for (name,) in cursor.fetchall() if name]

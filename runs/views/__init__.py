@@ -1,0 +1,1 @@
+"""Run pages, one module per page family: runs (list), detail, errors, debug."""
