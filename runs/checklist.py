@@ -132,38 +132,52 @@ def check_same_input_locally(
         return Check("local", title, "skip", "This run ran locally itself.")
     if not has_inputs:
         return Check(
-            "local", title, "skip",
+            "local",
+            title,
+            "skip",
             "The run's inputs were never reported (no run_start event), so runs with the "
             "same input cannot be found.",
-        )  # fmt: skip
+        )
     if not local_runs:
         return Check(
-            "local", title, "fail", "Never run locally with this input.",
+            "local",
+            title,
+            "fail",
+            "Never run locally with this input.",
             hint="Run it locally with the same input: `charm run --local`",
-        )  # fmt: skip
+        )
     notes = (divergence,) if divergence else ()
     if reference is None:
         return Check(
-            "local", title, "skip",
+            "local",
+            title,
+            "skip",
             f"A local run with this input has not finished yet ({code(local_runs[0].run_id)}).",
-        )  # fmt: skip
+        )
     link = Link(f"Compare with {reference.run_id}", "compare", other_run_id=reference.run_id)
     if reference.status == "succeeded":
         return Check(
-            "local", title, "pass",
+            "local",
+            title,
+            "pass",
             f"It succeeded locally with the same input ({code(reference.run_id)}), so the "
             "difference is environmental.",
-            link=link, notes=notes,
-        )  # fmt: skip
-    ended = f"{reference.status}" + (f" with {reference.error_type}" if reference.error_type else "")
+            link=link,
+            notes=notes,
+        )
+    ended = reference.status + (f" with {reference.error_type}" if reference.error_type else "")
     count = len(local_runs)
+    which = f"none of the {count} local runs" if count > 1 else "the local run"
     return Check(
-        "local", title, "fail",
-        f"It fails locally too: {'none of the ' + str(count) if count > 1 else 'the'} local "
-        f"run{'s' if count > 1 else ''} with this input succeeded; the latest ended {ended} "
+        "local",
+        title,
+        "fail",
+        f"It fails locally too: {which} with this input succeeded; the latest ended {ended} "
         f"({code(reference.run_id)}).",
-        link=link, hint="Reproduce it locally: `charm run --local`", notes=notes,
-    )  # fmt: skip
+        link=link,
+        hint="Reproduce and debug it locally: `charm run --local`",
+        notes=notes,
+    )
 
 
 # ── 2. Validation ────────────────────────────────────────────────────────────
@@ -176,7 +190,9 @@ class StatusEvent:
     ts: datetime
 
 
-def check_validation(*, run_status: str, status_message: str, history: Sequence[StatusEvent]) -> Check:
+def check_validation(
+    *, run_status: str, status_message: str, history: Sequence[StatusEvent]
+) -> Check:
     """What the run's ``validating`` / ``validation_failed`` statuses say.
 
     ``history`` is the run's status changes in order (a run_start counts as running)."""
@@ -187,32 +203,42 @@ def check_validation(*, run_status: str, status_message: str, history: Sequence[
         at = failed[-1].ts if failed else None
         evidence = f"Validation failed: {message}" if message else "Validation failed (no message)."
         return Check(
-            "validation", title, "fail", evidence,
+            "validation",
+            title,
+            "fail",
+            evidence,
             link=Link("Status history", "detail", at=at) if at else None,
             hint="Run `charm validate` locally against the same charm.yaml.",
-        )  # fmt: skip
+        )
     validating = [e for e in history if e.status == "validating"]
     if not validating:
         return Check(
-            "validation", title, "skip", "No validation status was reported for this run.",
+            "validation",
+            title,
+            "skip",
+            "No validation status was reported for this run.",
             hint="Run `charm validate` to check charm.yaml and the environment before deploying.",
-        )  # fmt: skip
+        )
     started = validating[0]
     running = next((e for e in history if e.status == "running" and e.ts >= started.ts), None)
     if running is not None:
         return Check(
-            "validation", title, "pass",
+            "validation",
+            title,
+            "pass",
             "It passed validation: `validating`, then `running`"
             + (f" ({started.message})." if started.message else "."),
             link=Link("Status history", "detail", at=started.ts),
-        )  # fmt: skip
+        )
     return Check(
-        "validation", title, "fail",
+        "validation",
+        title,
+        "fail",
         f"Validation never finished: the run reported `validating`, then ended `{run_status}` "
         "without reporting `running`.",
         link=Link("Status history", "detail", at=started.ts),
         hint="Run `charm validate` locally against the same charm.yaml.",
-    )  # fmt: skip
+    )
 
 
 # ── 3. Logs ──────────────────────────────────────────────────────────────────
@@ -248,26 +274,35 @@ def check_logs(*, window: LogWindow) -> Check:
     title = "Logs"
     if window.total == 0:
         return Check(
-            "logs", title, "skip", "No log lines were received for this run.",
+            "logs",
+            title,
+            "skip",
+            "No log lines were received for this run.",
             hint="Send `log` events, or pipe the process's stdout to the ingest API.",
-        )  # fmt: skip
+        )
     if window.first_error is not None:
         line = window.first_error
         where = f"{line.logger}: " if line.logger else ""
         return Check(
-            "logs", title, "fail",
+            "logs",
+            title,
+            "fail",
             f"Line {line.number} is the first {line.level} before the failure: "
             f"{where}{_one_line(line.message)}",
-            link=Link(f"Log line {line.number}", "detail", tab="logs", line=line.number, at=line.ts),
-        )  # fmt: skip
+            link=Link(
+                f"Log line {line.number}", "detail", tab="logs", line=line.number, at=line.ts
+            ),
+        )
     target = window.last_before or 1
     target_ts = next((line.ts for line in window.lines if line.number == target), None)
     plural = "s" if window.total != 1 else ""
     return Check(
-        "logs", title, "pass",
+        "logs",
+        title,
+        "pass",
         f"{window.total} log line{plural}, none at error or critical level before the failure.",
         link=Link("Logs at the failure", "detail", tab="logs", line=target, at=target_ts),
-    )  # fmt: skip
+    )
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -320,14 +355,18 @@ def check_env_and_oauth(*, environment: str, config: object, errors: Sequence[Er
         return Check("env", title, "skip", evidence)
     if not declared:
         return Check(
-            "env", title, "skip",
+            "env",
+            title,
+            "skip",
             "No environment variables or OAuth connections are declared in config, and the "
             "error names none as missing.",
-        )  # fmt: skip
+        )
     return Check(
-        "env", title, "pass",
+        "env",
+        title,
+        "pass",
         f"The error names no missing variable or connection. Declared: {declared}.",
-    )  # fmt: skip
+    )
 
 
 def _missing_finding(name: str, env: list[str], oauth: list[str], environment: str) -> str:
@@ -378,10 +417,12 @@ def check_runtime(*, runtime: object, reference: RunBrief | None, agent_name: st
     if reference is None:
         who = f" of {code(agent_name)}" if agent_name else ""
         return Check(
-            "runtime", title, "skip",
+            "runtime",
+            title,
+            "skip",
             f"Nothing to compare with: no local run with this input and no succeeded cloud "
             f"run{who}.",
-        )  # fmt: skip
+        )
     mine = runtime if isinstance(runtime, dict) else {}
     theirs = reference.runtime
     there = "locally" if reference.environment == "local" else f"in {code(reference.run_id)}"
@@ -391,34 +432,52 @@ def check_runtime(*, runtime: object, reference: RunBrief | None, agent_name: st
         if a is None and b is None:
             continue
         if a is None or b is None:
-            one_sided.append(f"{key} ({'not reported here' if a is None else 'not reported ' + there})")
+            missing_side = "here" if a is None else there
+            one_sided.append(f"{key} (not reported {missing_side})")
         elif a != b:
             differences.append(f"{key} {a} here vs {b} {there}")
         else:
             compared.append(f"{key} {a}")
     link = Link(f"Compare with {reference.run_id}", "compare", other_run_id=reference.run_id)
-    notes = (f"Not compared: {', '.join(one_sided)}.",) if one_sided else ()
+    notes = []
+    if reference.environment != "local":
+        notes.append(
+            f"Compared with the latest succeeded cloud run of {code(agent_name)}, as no local "
+            "run with this input finished."
+        )
+    if one_sided:
+        notes.append(f"Not compared: {', '.join(one_sided)}.")
     if differences:
         image = _value(mine.get("image"))
         hint = "Test in Docker with the cloud image" + (f": `{image}`" if image else ".")
         return Check(
-            "runtime", title, "fail", "; ".join(differences) + ".",
-            link=link, hint=hint, notes=notes,
-        )  # fmt: skip
+            "runtime",
+            title,
+            "fail",
+            "; ".join(differences) + ".",
+            link=link,
+            hint=hint,
+            notes=tuple(notes),
+        )
     if compared:
         return Check(
-            "runtime", title, "pass", f"Same {', '.join(compared)} as {there}.".replace(
-                "as locally", "as locally"
-            ),
-            link=link, notes=notes,
-        )  # fmt: skip
+            "runtime",
+            title,
+            "pass",
+            f"Same {', '.join(compared)} here and {there}.",
+            link=link,
+            notes=tuple(notes),
+        )
     return Check(
-        "runtime", title, "skip",
-        f"Nothing to compare: the two runs report no runtime value in common with {there}."
+        "runtime",
+        title,
+        "skip",
+        "Nothing to compare: the two runs report no runtime value in common."
         if one_sided
         else "Neither run reported its runtime (image, python, sdk_version, region).",
-        link=link, notes=notes,
-    )  # fmt: skip
+        link=link,
+        notes=tuple(notes),
+    )
 
 
 def _value(value: object) -> str | None:
@@ -466,7 +525,8 @@ def run_checklist(*, project: Project, run_id: str) -> Checklist | None:
         return None
     if run.status not in FAILED_STATUSES:
         return Checklist(run=run, applies=False)
-    local_runs = [RunBrief.of(r) for r in (local := _local_runs(run))]
+    local = _local_runs(run)
+    local_runs = [RunBrief.of(r) for r in local]
     reference_run = _reference_run(run, local)
     reference = RunBrief.of(reference_run) if reference_run else None
 

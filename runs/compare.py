@@ -112,9 +112,13 @@ def timeline_steps(
         outcome = "abandoned" if span.status == "open" and run_ended else span.status
         error = span.error if isinstance(span.error, dict) else {}
         step = Step(
-            "tool", span.tool_name, outcome, str(error.get("type") or "") if error else "", at,
-            _first_line(error.get("message")) if error else "",
-        )  # fmt: skip
+            kind="tool",
+            name=span.tool_name,
+            outcome=outcome,
+            error_type=str(error.get("type") or ""),
+            at=at,
+            detail=_first_line(error.get("message")),
+        )
         timed.append(((at, _KIND_ORDER["tool"], -1), step))
     for call in calls:
         at = call.first_token_at or call.usage_at
@@ -181,9 +185,7 @@ def align(a: Sequence[Step], b: Sequence[Step]) -> Alignment:
     while prefix < min(len(a), len(b)) and a[prefix].key == b[prefix].key:
         prefix += 1
     suffix = 0
-    while (
-        suffix < min(len(a), len(b)) - prefix and a[-1 - suffix].key == b[-1 - suffix].key
-    ):
+    while suffix < min(len(a), len(b)) - prefix and a[-1 - suffix].key == b[-1 - suffix].key:
         suffix += 1
     pairs: list[tuple[Step | None, Step | None]] = list(zip(a[:prefix], b[:prefix], strict=True))
     pairs += _align_middle(a[prefix : len(a) - suffix], b[prefix : len(b) - suffix])
