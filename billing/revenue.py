@@ -4,11 +4,9 @@ import json
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db import connection
-
 from runs.models import Run
 from runs.protocol import Event
-from studio.sql import upsert_add
+from studio.sql import bulk_cursor, upsert_add
 
 # How each kind moves net revenue. Payouts are money paid out, shown apart from net.
 NET_SIGN = {"charge": 1, "subscription": 1, "refund": -1, "credit": -1, "payout": 0}
@@ -47,7 +45,7 @@ def _agent(run: Run, event: Event) -> str:
 
 def _insert(run: Run, events: list[Event]) -> list[Event]:
     """Insert, skipping any whose event_id or external_id is already stored."""
-    with connection.cursor() as cursor:
+    with bulk_cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO billing_revenueevent (project_id, event_id, external_id, run_id,

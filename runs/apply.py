@@ -14,8 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
-
 from billing.prices import prices_for_org
 from billing.revenue import revenue_apply
 from runs import calls, errors, spans_store
@@ -23,7 +21,7 @@ from runs.models import Run
 from runs.protocol import Event
 from runs.rollups import Contribution, add_into, nonzero, run_contribution
 from runs.runstate import RunState, StatusKey, fold_run, new_run_state
-from studio.sql import upsert_add
+from studio.sql import bulk_cursor, update_rows, upsert_add
 
 _RUN_STATE_FIELDS = (
     "agent_name", "agent_version", "environment", "status", "status_message",
@@ -61,44 +59,67 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
         tokens_by_run[event.run_id].append(event)
 
     prices = prices_for_org(organization_id)
+    call_changes = calls.calls_apply(
+        runs=list(runs.values()),
+        tokens=tokens_by_run,
+        usage={run_id: [e for e in evs if e.type == "usage"] for run_id, evs in by_run.items()},
+        prices=prices,
+    )
     usage_delta: Contribution = {}
     duration_delta: Contribution = {}
-    changed: list[Run] = []
     for run_id, run in runs.items():
         run_events, run_tokens = by_run.get(run_id, []), tokens_by_run.get(run_id, [])
         before = None if run_id in created else _state_of(run)
-        if before is not None and before.terminal and (run_events or run_tokens):
+        if before is not None and before.terminal:
             result.late += len(run_events)
-        call_change = calls.calls_apply(
-            run=run, tokens=run_tokens, usage=[e for e in run_events if e.type == "usage"],
-            prices=prices,
-        )  # fmt: skip
         after = fold_run(
             before or new_run_state(run_id, run_events + run_tokens),
             run_events,
             token_times=[t.ts for t in run_tokens],
-            new_tokens=call_change.new_tokens,
+            new_tokens=call_changes[run_id].new_tokens,
         )
         _move_run_rollups(before, after, usage_delta, duration_delta)
-        calls.move_call_rollups(run, before, after, call_change, usage_delta)
+        calls.move_call_rollups(run, before, after, call_changes[run_id], usage_delta)
         _write_state(run, after)
-        run.stalled = False if run_events or run_tokens else run.stalled
-        spans_store.spans_apply(run=run, events=run_events)
+        run.stalled = False
         errors.errors_apply(run=run, events=run_events)
         revenue_apply(run=run, events=[e for e in run_events if e.type == "revenue"])
-        changed.append(run)
         result.runs[run_id] = after.status
-    Run.objects.bulk_update(changed, [*_RUN_STATE_FIELDS, *_RUN_OTHER_FIELDS])
+    spans_store.spans_apply(project_id=project_id, runs=list(runs.values()), events=by_run)
+    changed = list(runs.values())
+    update_rows("runs_run", _RUN_COLUMNS, [_run_row(run) for run in changed])
     _upsert_usage(project_id, nonzero(usage_delta))
     _upsert_durations(project_id, nonzero(duration_delta))
     return result
 
 
-_RUN_OTHER_FIELDS = (
-    "status_terminal", "status_ts", "status_seq", "status_event_id", "duration_ms",
-    "stalled", "error_group", "llm_calls", "token_count", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "cost", "unpriced_calls", "revenue",
-)  # fmt: skip
+# Every column the apply step may change, with its SQL type, for one bulk UPDATE.
+_RUN_COLUMNS = {
+    "id": "bigint", "agent_name": "text", "agent_version": "text", "environment": "text",
+    "status": "text", "status_message": "text", "has_run_start": "boolean",
+    "started_at": "timestamptz", "ended_at": "timestamptz", "first_event_at": "timestamptz",
+    "last_event_at": "timestamptz", "inputs": "jsonb", "outputs": "jsonb",
+    "input_fingerprint": "text", "runtime": "jsonb", "config": "jsonb", "error_type": "text",
+    "error_message": "text", "event_count": "integer", "tool_calls": "integer",
+    "tool_errors": "integer", "status_terminal": "boolean", "status_ts": "timestamptz",
+    "status_seq": "bigint", "status_event_id": "text", "duration_ms": "bigint",
+    "stalled": "boolean", "error_group_id": "bigint", "llm_calls": "integer",
+    "token_count": "bigint", "input_tokens": "bigint", "output_tokens": "bigint",
+    "cache_read_tokens": "bigint", "cache_write_tokens": "bigint", "cost": "numeric",
+    "unpriced_calls": "integer", "revenue": "jsonb",
+}  # fmt: skip
+
+
+def _run_row(run: Run) -> tuple:
+    return tuple(
+        _json_or_none(getattr(run, name)) if kind == "jsonb" else getattr(run, name)
+        for name, kind in _RUN_COLUMNS.items()
+    )
+
+
+def _json_or_none(value: object) -> str | None:
+    # None stays SQL NULL, as Django stores it for a nullable JSONField.
+    return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
 def _unique(events: list[Event]) -> list[Event]:
@@ -163,7 +184,7 @@ def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -
     """Insert events, skipping ones already stored; return the ones that were new."""
     if not events:
         return []
-    with connection.cursor() as cursor:
+    with bulk_cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO runs_event (project_id, event_id, ts, run_pk, type, seq, data)

@@ -1,5 +1,6 @@
 """LLM calls: streamed tokens fold into one row per call; usage events add tokens and cost."""
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ from runs.protocol import Event
 from runs.rollups import Contribution, add_into, call_contribution
 from runs.runstate import RunState
 from runs.tokens import call_summary, make_token, merge_tokens, tokens_from_json, tokens_to_json
+from studio.sql import update_rows
 
 Prices = tuple[list[Price], list[Price]]
 
@@ -25,43 +27,66 @@ def default_call_id(model: str | None) -> str:
     return f"auto:{model or ''}"
 
 
-def calls_apply(*, run: Run, tokens: list[Event], usage: list[Event], prices: Prices) -> CallChange:
-    """Fold new tokens and new usage events into the run's LLM calls and totals."""
-    change = CallChange()
-    if not tokens and not usage:
-        return change
-    tokens_by_call: dict[str, list[Event]] = {}
-    for token in tokens:
-        call_id = token.data.get("call_id") or default_call_id(token.data.get("model"))
-        tokens_by_call.setdefault(call_id, []).append(token)
-    usage_by_call: dict[str, list[Event]] = {}
-    for event in usage:
-        call_id = event.data.get("call_id") or f"usage:{event.event_id}"
-        usage_by_call.setdefault(call_id, []).append(event)
-
-    wanted = set(tokens_by_call) | set(usage_by_call)
-    existing = {c.call_id: c for c in LlmCall.objects.filter(run=run, call_id__in=wanted)}
+def calls_apply(
+    *,
+    runs: list[Run],
+    tokens: dict[str, list[Event]],
+    usage: dict[str, list[Event]],
+    prices: Prices,
+) -> dict[str, CallChange]:
+    """Fold new tokens and usage events into the LLM calls of a batch's runs (keyed by
+    run_id), in a fixed number of queries; add the results to each run's totals."""
+    wanted: dict[tuple[int, str], tuple[Run, list[Event], list[Event]]] = {}
+    for run in runs:
+        for token in tokens.get(run.run_id, ()):
+            call_id = token.data.get("call_id") or default_call_id(token.data.get("model"))
+            wanted.setdefault((run.pk, call_id), (run, [], []))[1].append(token)
+        for event in usage.get(run.run_id, ()):
+            call_id = event.data.get("call_id") or f"usage:{event.event_id}"
+            wanted.setdefault((run.pk, call_id), (run, [], []))[2].append(event)
+    changes = {run.run_id: CallChange() for run in runs}
+    if not wanted:
+        return changes
+    existing = {
+        (c.run_id, c.call_id): c
+        for c in LlmCall.objects.filter(
+            run_id__in={pk for pk, _ in wanted}, call_id__in={cid for _, cid in wanted}
+        )
+    }
     new_calls, updated = [], []
-    for call_id in sorted(wanted):
-        call = existing.get(call_id)
+    for key in sorted(wanted):
+        run, call_tokens, call_usage = wanted[key]
+        call = existing.get(key)
         if call is None:
-            call = LlmCall(project_id=run.project_id, run=run, call_id=call_id)
+            call = LlmCall(project_id=run.project_id, run=run, call_id=key[1])
             new_calls.append(call)
+            run.llm_calls += 1
         else:
             updated.append(call)
-        change.new_tokens += _fold_tokens(call, tokens_by_call.get(call_id, []))
-        for event in usage_by_call.get(call_id, []):
-            change.usage.append(_fold_usage(call, event, prices))
+        change = changes[run.run_id]
+        change.new_tokens += _fold_tokens(call, call_tokens)
+        change.usage.extend(_fold_usage(call, event, prices) for event in call_usage)
     LlmCall.objects.bulk_create(new_calls)
-    LlmCall.objects.bulk_update(updated, _CALL_FIELDS)
-    _add_run_totals(run, len(new_calls), change)
-    return change
+    update_rows("runs_llmcall", _CALL_COLUMNS, [_call_row(call) for call in updated])
+    for run in runs:
+        _add_run_totals(run, changes[run.run_id])
+    return changes
 
 
-_CALL_FIELDS = (
-    "model", "tokens", "text", "token_count", "first_token_at", "last_token_at", "usage_at",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "price",
-)  # fmt: skip
+_CALL_COLUMNS = {
+    "id": "bigint", "model": "text", "tokens": "jsonb", "text": "text", "token_count": "integer",
+    "first_token_at": "timestamptz", "last_token_at": "timestamptz", "usage_at": "timestamptz",
+    "input_tokens": "bigint", "output_tokens": "bigint", "cache_read_tokens": "bigint",
+    "cache_write_tokens": "bigint", "cost": "numeric", "price_id": "bigint",
+}  # fmt: skip
+
+
+def _call_row(call: LlmCall) -> tuple:
+    return tuple(
+        json.dumps(getattr(call, name), separators=(",", ":")) if kind == "jsonb"
+        else getattr(call, name)
+        for name, kind in _CALL_COLUMNS.items()
+    )  # fmt: skip
 
 
 def _fold_tokens(call: LlmCall, events: list[Event]) -> int:
@@ -117,8 +142,7 @@ def _fold_usage(call: LlmCall, event: Event, prices: Prices) -> dict:
     }
 
 
-def _add_run_totals(run: Run, new_calls: int, change: CallChange) -> None:
-    run.llm_calls += new_calls
+def _add_run_totals(run: Run, change: CallChange) -> None:
     run.token_count += change.new_tokens
     for part in change.usage:
         run.input_tokens += part["input_tokens"]

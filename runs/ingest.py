@@ -78,8 +78,11 @@ def batch_apply(batch_id: int) -> ApplyResult | None:
             batch.status = IngestBatch.Status.APPLIED
             batch.applied_at = timezone.now()
             batch.duplicate_count = result.duplicates
+            batch.late_count = result.late
             batch.attempts += 1
-            batch.save(update_fields=["status", "applied_at", "duplicate_count", "attempts"])
+            batch.save(
+                update_fields=["status", "applied_at", "duplicate_count", "late_count", "attempts"]
+            )
             transaction.on_commit(lambda: live.publish(batch.project_id, result.runs))
     except Exception as error:
         _record_failure(batch_id, error)

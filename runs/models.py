@@ -34,6 +34,7 @@ class IngestBatch(models.Model):
     rejected_count = models.PositiveIntegerField(default=0)
     rejections = models.JSONField(default=list, blank=True)  # the first rejections, for health
     duplicate_count = models.PositiveIntegerField(default=0)
+    late_count = models.PositiveIntegerField(default=0)  # events for runs already finished
     payload = models.TextField()  # JSON array of the validated events
 
     class Meta:

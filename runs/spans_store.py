@@ -15,53 +15,73 @@ from runs.spans import ToolEvent, pair_tool_events
 TOOL_TYPES = ("tool_start", "tool_end", "tool_error")
 
 
-def spans_apply(*, run: Run, events: list[Event]) -> None:
-    """Rebuild the spans of every tool that has new events in this run."""
-    names = sorted({e.data["tool_name"] for e in events if e.type in TOOL_TYPES})
-    if not names:
+def spans_apply(*, project_id: int, runs: list[Run], events: dict[str, list[Event]]) -> None:
+    """Rebuild the spans of every (run, tool) that has new events, in four queries."""
+    touched = {
+        (run.pk, e.data["tool_name"])
+        for run in runs
+        for e in events.get(run.run_id, ())
+        if e.type in TOOL_TYPES
+    }
+    if not touched:
         return
-    stored = _tool_events(run, names)
-    spans = pair_tool_events(stored)
-    ToolSpan.objects.filter(run=run, tool_name__in=names).delete()
-    ToolSpan.objects.bulk_create(
-        ToolSpan(
-            project_id=run.project_id,
-            run=run,
-            span_key=span.span_key,
-            explicit=span.explicit,
-            tool_name=span.tool_name,
-            status=span.status,
-            started_at=span.started_at,
-            ended_at=span.ended_at,
-            input_str=span.input_str or "",
-            output=span.output,
-            error=span.error,
-            start_event_id=span.start_event_id or "",
-            end_event_id=span.end_event_id or "",
+    runs_by_pk = {run.pk: run for run in runs}
+    stored: dict[tuple[int, str], list[ToolEvent]] = {key: [] for key in touched}
+    for run_pk, tool_event in _tool_events(project_id, [runs_by_pk[pk] for pk, _ in touched]):
+        key = (run_pk, tool_event.tool_name)
+        if key in stored:
+            stored[key].append(tool_event)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM runs_toolspan WHERE (run_id, tool_name) IN "
+            "(SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+            [[pk for pk, _ in touched], [name for _, name in touched]],
         )
-        for span in spans
+    ToolSpan.objects.bulk_create(
+        _span_row(runs_by_pk[run_pk], span)
+        for (run_pk, _), tool_events in sorted(stored.items())
+        for span in pair_tool_events(tool_events)
     )
 
 
-def _tool_events(run: Run, names: list[str]) -> list[ToolEvent]:
+def _span_row(run: Run, span) -> ToolSpan:
+    return ToolSpan(
+        project_id=run.project_id,
+        run=run,
+        span_key=span.span_key,
+        explicit=span.explicit,
+        tool_name=span.tool_name,
+        status=span.status,
+        started_at=span.started_at,
+        ended_at=span.ended_at,
+        input_str=span.input_str or "",
+        output=span.output,
+        error=span.error,
+        start_event_id=span.start_event_id or "",
+        end_event_id=span.end_event_id or "",
+    )
+
+
+def _tool_events(project_id: int, runs: list[Run]) -> list[tuple[int, ToolEvent]]:
+    """Every stored tool event of these runs, bounded by their event times so PostgreSQL
+    reads only their days' partitions."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT event_id, ts, seq, type, data FROM runs_event
-            WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s
-              AND type = ANY(%s) AND data->>'tool_name' = ANY(%s)
+            SELECT run_pk, event_id, ts, seq, type, data FROM runs_event
+            WHERE project_id = %s AND run_pk = ANY(%s) AND ts BETWEEN %s AND %s
+              AND type = ANY(%s)
             """,
             [
-                run.project_id,
-                run.pk,
-                run.first_event_at,
-                run.last_event_at,
+                project_id,
+                sorted({run.pk for run in runs}),
+                min(run.first_event_at for run in runs),
+                max(run.last_event_at for run in runs),
                 list(TOOL_TYPES),
-                names,
             ],
         )
         rows = cursor.fetchall()
-    return [_tool_event(*row) for row in rows]
+    return [(row[0], _tool_event(*row[1:])) for row in rows]
 
 
 def _tool_event(event_id: str, ts, seq: int | None, type_: str, data) -> ToolEvent:
