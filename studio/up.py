@@ -88,6 +88,15 @@ def main() -> None:
     try:
         if not args.no_demo:
             manage(env, "demo", "--runs", str(args.demo_runs))
+            # Runs that are still going, replayed in real time, for the live views.
+            children.append(
+                subprocess.Popen(
+                    [PYTHON, "manage.py", "demo_live", "--forever"],
+                    env=env,
+                    cwd=BASE_DIR,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
         print(
             f"\n  Charm Studio is running at http://{args.host}:{args.port}/\n"
             "  Log in as demo / charm-studio-demo   (Ctrl-C stops everything)\n",
