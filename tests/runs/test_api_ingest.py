@@ -169,3 +169,26 @@ def test_over_the_rate_limit_is_a_429_with_retry_after(api, settings):
 
 def test_ingest_refuses_get(api):
     assert api.get(URL).status_code == 405
+
+
+def test_a_request_over_ten_mebibytes_is_a_413(api):
+    body = b" " * (10 * 1024 * 1024 + 1)
+
+    response = post(api, body)
+
+    assert response.status_code == 413
+    assert "10,485,760" in response.json()["error"]
+
+
+def test_when_the_store_is_down_the_answer_is_503_with_retry_after(api, monkeypatch):
+    from django.db import OperationalError
+
+    def store_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("runs.api.batch_store", store_down)
+
+    response = post(api, ndjson([ev("run_start")]))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
