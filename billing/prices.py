@@ -5,7 +5,29 @@ from datetime import date
 from django.db.models import Q
 
 from billing.models import ModelPrice
-from billing.pricing import Price, find_price
+from billing.pricing import DEFAULT_PRICES, Price, find_price
+
+
+def default_prices_create(model=ModelPrice) -> int:
+    """Store the shipped prices when none are stored; `model` may be a migration's
+    historical model. Returns how many rows were made."""
+    if model.objects.filter(organization=None).exists():
+        return 0
+    rows = model.objects.bulk_create(
+        model(
+            organization=None,
+            model_pattern=p.model_pattern,
+            match=p.match,
+            effective_from=p.effective_from,
+            input_per_m=p.input_per_m,
+            output_per_m=p.output_per_m,
+            cache_read_per_m=p.cache_read_per_m,
+            cache_write_per_m=p.cache_write_per_m,
+            currency=p.currency,
+        )
+        for p in DEFAULT_PRICES
+    )
+    return len(rows)
 
 
 def prices_for_org(organization_id: int) -> tuple[list[Price], list[Price]]:

@@ -1,19 +1,274 @@
-"""Usage and revenue pages."""
+"""Usage, revenue (and its CSV export) and the model price table.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+Each page renders whole, or for an htmx request just the named partial of its
+template. Capabilities are checked by `require_capability` on every view, pages,
+partials and exports alike.
+"""
 
-from studio.tenancy import require_capability
+import csv
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+
+from billing import charts
+from billing.forms import PriceForm
+from billing.pricing import normalize_model
+from billing.selectors import (
+    CSV_HEADER,
+    PERIODS,
+    REVENUE_KINDS,
+    REVENUE_RANGES,
+    USAGE_GROUPS,
+    USAGE_RANGES,
+    CurrencySection,
+    FilterError,
+    RevenueFilters,
+    UsageParams,
+    UsageReport,
+    decimal_text,
+    price_get,
+    price_table,
+    revenue_events_page,
+    revenue_events_rows,
+    revenue_summary,
+    usage_exists,
+    usage_report,
+)
+from billing.services import PriceError, price_create, price_update
+from studio.tenancy import can, require_capability
+
+GROUP_LABELS = {"model": "Model", "agent": "Agent", "environment": "Environment"}
+RANGE_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
+
+# ── Usage ─────────────────────────────────────────────────────────────────────────
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @require_capability("view_usage")
 def usage(request: HttpRequest) -> HttpResponse:
-    return render(request, "billing/usage.html", {})
+    params = UsageParams.from_params(request.GET)
+    report = usage_report(project=request.project, params=params)
+    context = {
+        "report": report,
+        "params": params,
+        "charts": _usage_charts(report),
+        "never_used": report.is_empty and not usage_exists(project=request.project),
+        "ranges": [(key, _usage_query(params, range=key)) for key in USAGE_RANGES],
+        "groups": [
+            (key, GROUP_LABELS[key], _usage_query(params, group=key)) for key in USAGE_GROUPS
+        ],
+        "group_label": GROUP_LABELS[params.group],
+        "runs_group_label": GROUP_LABELS[params.runs_group],
+        "range_label": RANGE_LABELS[params.range],
+    }
+    template = "billing/usage.html#body" if request.htmx else "billing/usage.html"
+    return render(request, template, context)
+
+
+def _usage_query(params: UsageParams, **changes: str) -> str:
+    values = {"range": params.range, "group": params.group, **changes}
+    return "?" + urlencode(values)
+
+
+def _usage_charts(report: UsageReport) -> dict:
+    order = [row.name for row in report.token_rows]  # one colour per group in both charts
+    return {
+        "cost": charts.stacked_bars(x=report.buckets, series=report.cost, unit="usd", order=order),
+        "tokens": charts.stacked_bars(
+            x=report.buckets, series=report.tokens, unit="tokens", order=order
+        ),
+        "runs": charts.runs_and_failures(
+            x=report.buckets,
+            runs=report.runs,
+            order=order + [row.name for row in report.run_rows],
+            failures=report.failures,
+            finished=report.finished,
+        ),
+        "latency": charts.latency_lines(
+            x=report.buckets,
+            percentiles={f"p{round(q * 100)}": values for q, values in report.latency.items()},
+        ),
+    }
+
+
+# ── Revenue ───────────────────────────────────────────────────────────────────────
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@require_capability("view_revenue")
+def revenue(request: HttpRequest) -> HttpResponse:
+    try:
+        filters = RevenueFilters.from_params(request.GET)
+        cursor = request.GET.get("cursor") or None
+        page = revenue_events_page(project=request.project, filters=filters, cursor=cursor)
+    except FilterError as error:
+        return _revenue_filter_error(request, error)
+    context = {"filters": filters, "page": page, "query": urlencode(filters.as_params())}
+    if request.htmx and cursor:
+        return render(request, "billing/revenue.html#more", context)
+    summary = revenue_summary(project=request.project, filters=filters)
+    context |= {
+        "summary": summary,
+        "sections": [(section, _revenue_chart(section)) for section in summary.sections],
+        "ranges": [
+            (key, "?" + urlencode(filters.as_params(range=key, **{"from": "", "to": ""})))
+            for key in REVENUE_RANGES
+        ],
+        "kinds": REVENUE_KINDS,
+        "periods": PERIODS,
+    }
+    template = "billing/revenue.html#body" if request.htmx else "billing/revenue.html"
+    return render(request, template, context)
+
+
+def _revenue_chart(section: CurrencySection) -> dict:
+    periods = section.periods
+    return charts.revenue_bars(
+        x=[row.start for row in periods],
+        gross=[row.sums.gross for row in periods],
+        refunds_and_credits=[row.sums.refunds_and_credits for row in periods],
+        net=[row.sums.net for row in periods],
+        currency=section.currency,
+    )
+
+
+def _revenue_filter_error(request: HttpRequest, error: FilterError) -> HttpResponse:
+    context = {"filter_error": str(error), "filters": RevenueFilters(), "query": ""}
+    template = "billing/revenue.html#body" if request.htmx else "billing/revenue.html"
+    return render(request, template, context, status=400)
 
 
 @require_GET
 @require_capability("view_revenue")
-def revenue(request: HttpRequest) -> HttpResponse:
-    return render(request, "billing/revenue.html", {})
+def revenue_export(request: HttpRequest) -> HttpResponse:
+    """The filtered billing events as CSV, streamed: a million rows never sit in memory."""
+    try:
+        filters = RevenueFilters.from_params(request.GET)
+    except FilterError as error:
+        return HttpResponse(f"{error}\n", status=400, content_type="text/plain; charset=utf-8")
+    rows = revenue_events_rows(project=request.project, filters=filters)
+    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    filename = f"revenue-{request.project.slug}-{stamp}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class _Line:
+    """A file-like object whose write() hands the line back, for csv.writer."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(rows: Iterable[tuple]) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(CSV_HEADER)
+    for ts, kind, amount, currency, *texts in rows:
+        cells = (_cell(text or "") for text in texts)  # customer, agent, ids
+        yield writer.writerow((_utc(ts), kind, decimal_text(amount), currency, *cells))
+
+
+def _utc(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _cell(text: str) -> str:
+    """Text from events, made inert for spreadsheets: a leading = + - @ would start a
+    formula, so such a cell gets a leading apostrophe (OWASP's CSV injection advice)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# ── Model prices ──────────────────────────────────────────────────────────────────
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability("view_usage", needs_project=False)
+def prices(request: HttpRequest) -> HttpResponse:
+    """The price table; owners add rows here (POST)."""
+    table = price_table(organization=request.org)
+    if request.method == "POST":
+        if not can(request.role, "edit_prices"):
+            return _forbidden(request)
+        form = PriceForm(request.POST)
+        if form.is_valid():
+            try:
+                price = price_create(organization=request.org, data=form.price_data())
+            except PriceError as error:
+                form.add_error(None, str(error).capitalize() + ".")
+            else:
+                messages.success(request, _saved_message(price, "added"))
+                return redirect("billing:prices")
+        return _prices_page(request, table, form, status=400)
+    return _prices_page(request, table, PriceForm(initial=_add_initial(request, table)))
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability("edit_prices", needs_project=False)
+def price_edit(request: HttpRequest, price_id: int) -> HttpResponse:
+    price = price_get(organization=request.org, price_id=price_id)
+    if price is None:
+        raise Http404("No such price row in this organization")
+    table = price_table(organization=request.org)
+    if request.method == "POST":
+        form = PriceForm(request.POST)
+        if form.is_valid():
+            try:
+                price = price_update(price=price, data=form.price_data())
+            except PriceError as error:
+                form.add_error(None, str(error).capitalize() + ".")
+            else:
+                messages.success(request, _saved_message(price, "saved"))
+                return redirect("billing:prices")
+        return _prices_page(request, table, form, editing=price, status=400)
+    form = PriceForm(initial=PriceForm.initial_from(price))
+    return _prices_page(request, table, form, editing=price)
+
+
+def _add_initial(request: HttpRequest, table) -> dict:
+    """Prefill the add form: from a default being overridden, or an unpriced model."""
+    source = request.GET.get("from_default", "")
+    default = next((row for row in table.defaults if str(row.pk) == source), None)
+    if default is not None:
+        initial = PriceForm.initial_from(default)
+        initial["effective_from"] = timezone.now().date()
+        return initial
+    model = request.GET.get("model", "").strip()[:200]
+    if model:
+        return {"model_pattern": normalize_model(model), "match": "exact"}
+    return {"effective_from": timezone.now().date()}
+
+
+def _prices_page(
+    request: HttpRequest, table, form: PriceForm, *, editing=None, status: int = 200
+) -> HttpResponse:
+    context = {
+        "table": table,
+        "form": form,
+        "editing": editing,
+        "can_edit": can(request.role, "edit_prices"),
+        "today": timezone.now().date(),
+    }
+    return render(request, "billing/prices.html", context, status=status)
+
+
+def _saved_message(price, verb: str) -> str:
+    return (
+        f"Price for {price.model_pattern} from {price.effective_from:%b %-d, %Y} {verb}. "
+        "Calls from that day on are being re-priced in the background; usage and run "
+        "costs update within a minute."
+    )
+
+
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    return render(request, "studio/forbidden.html", {"capability": "edit_prices"}, status=403)

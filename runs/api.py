@@ -133,6 +133,6 @@ def run_events(request: HttpRequest, run_id: str) -> JsonResponse:
 def _limit(value: str | None, *, default: int = 50, maximum: int = 200) -> int:
     if not value:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
         raise FilterError(f"limit: expected a whole number from 1 to {maximum}; got {value!r}")
     return int(value)

@@ -74,8 +74,15 @@ def daily_bar_figure(
                 "hovertemplate": f"%{{x|%b %-d}}: %{{y:,}} {name}<extra></extra>",
             }
         ],
-        "layout": base_layout(height=height),
+        "layout": _integer_axis(base_layout(height=height), max(values, default=0)),
     }
+
+
+def _integer_axis(layout: dict, peak: float) -> dict:
+    # Plotly would label a small count axis 0, 0.5, 1 (printed as 0, 1, 1): step by one.
+    if peak <= 5:
+        layout["yaxis"] |= {"dtick": 1, "range": [0, max(peak, 1) * 1.1]}
+    return layout
 
 
 def base_layout(*, height: int = 220) -> dict:

@@ -52,7 +52,7 @@ class Link:
     other_run_id: str = ""  # compare: the run to compare with
     tab: str = ""  # detail: the tab to open
     line: int | None = None  # detail, logs tab: the log line number
-    at: datetime | None = None  # detail: the moment to show
+    item: str = ""  # detail, timeline tab: the item to select ("status:<event id>")
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,7 @@ class StatusEvent:
     status: str
     message: str
     ts: datetime
+    event_id: str = ""
 
 
 def check_validation(
@@ -200,14 +201,14 @@ def check_validation(
     failed = [e for e in history if e.status == "validation_failed"]
     if failed or run_status == "validation_failed":
         message = (failed[-1].message if failed else "") or status_message
-        at = failed[-1].ts if failed else None
+        item = f"status:{failed[-1].event_id}" if failed and failed[-1].event_id else ""
         evidence = f"Validation failed: {message}" if message else "Validation failed (no message)."
         return Check(
             "validation",
             title,
             "fail",
             evidence,
-            link=Link("Status history", "detail", at=at) if at else None,
+            link=Link("Status history", "detail", item=item) if item else None,
             hint="Run `charm validate` locally against the same charm.yaml.",
         )
     validating = [e for e in history if e.status == "validating"]
@@ -228,7 +229,7 @@ def check_validation(
             "pass",
             "It passed validation: `validating`, then `running`"
             + (f" ({started.message})." if started.message else "."),
-            link=Link("Status history", "detail", at=started.ts),
+            link=_status_link(started),
         )
     return Check(
         "validation",
@@ -236,8 +237,16 @@ def check_validation(
         "fail",
         f"Validation never finished: the run reported `validating`, then ended `{run_status}` "
         "without reporting `running`.",
-        link=Link("Status history", "detail", at=started.ts),
+        link=_status_link(started),
         hint="Run `charm validate` locally against the same charm.yaml.",
+    )
+
+
+def _status_link(event: StatusEvent) -> Link | None:
+    return (
+        Link("Status history", "detail", item=f"status:{event.event_id}")
+        if event.event_id
+        else None
     )
 
 
@@ -287,21 +296,18 @@ def check_logs(*, window: LogWindow) -> Check:
             "logs",
             title,
             "fail",
-            f"Line {line.number} is the first {line.level} before the failure: "
+            f"Line {line.number} is the first {line.level} line before the failure: "
             f"{where}{_one_line(line.message)}",
-            link=Link(
-                f"Log line {line.number}", "detail", tab="logs", line=line.number, at=line.ts
-            ),
+            link=Link(f"Log line {line.number}", "detail", tab="logs", line=line.number),
         )
     target = window.last_before or 1
-    target_ts = next((line.ts for line in window.lines if line.number == target), None)
     plural = "s" if window.total != 1 else ""
     return Check(
         "logs",
         title,
         "pass",
         f"{window.total} log line{plural}, none at error or critical level before the failure.",
-        link=Link("Logs at the failure", "detail", tab="logs", line=target, at=target_ts),
+        link=Link("Logs at the failure", "detail", tab="logs", line=target),
     )
 
 
@@ -321,6 +327,7 @@ class ErrorText:
     type: str
     message: str
     traceback: str = ""
+    item: str = ""  # the timeline item that shows it: "error:<event id>", "tool:<span key>"
 
 
 def declared_names(config: object, key: str) -> list[str]:
@@ -346,7 +353,10 @@ def check_env_and_oauth(*, environment: str, config: object, errors: Sequence[Er
             f"{code(name)}: said by {error.source} {code(_error_title(error))}"
             for name, error in missing.items()
         ]
-        return Check("env", title, "fail", "; ".join(findings), notes=tuple(sources))
+        first = next(iter(missing.values()))
+        return Check(
+            "env", title, "fail", "; ".join(findings), link=_error_link(first), notes=tuple(sources)
+        )
     declared = _declared_summary(env, oauth)
     if not errors:
         evidence = "The run reported no error to check the declared names against."
@@ -366,7 +376,12 @@ def check_env_and_oauth(*, environment: str, config: object, errors: Sequence[Er
         title,
         "pass",
         f"The error names no missing variable or connection. Declared: {declared}.",
+        link=_error_link(errors[0]),
     )
+
+
+def _error_link(error: ErrorText) -> Link | None:
+    return Link("The error", "detail", item=error.item) if error.item else None
 
 
 def _missing_finding(name: str, env: list[str], oauth: list[str], environment: str) -> str:
@@ -425,7 +440,8 @@ def check_runtime(*, runtime: object, reference: RunBrief | None, agent_name: st
         )
     mine = runtime if isinstance(runtime, dict) else {}
     theirs = reference.runtime
-    there = "locally" if reference.environment == "local" else f"in {code(reference.run_id)}"
+    local = reference.environment == "local"
+    there = "locally" if local else f"in {code(reference.run_id)}"
     compared, differences, one_sided = [], [], []
     for key in RUNTIME_KEYS:
         a, b = _value(mine.get(key)), _value(theirs.get(key))
@@ -435,7 +451,7 @@ def check_runtime(*, runtime: object, reference: RunBrief | None, agent_name: st
             missing_side = "here" if a is None else there
             one_sided.append(f"{key} (not reported {missing_side})")
         elif a != b:
-            differences.append(f"{key} {a} here vs {b} {there}")
+            differences.append(f"{key} {a} here vs {b}" + (" locally" if local else ""))
         else:
             compared.append(f"{key} {a}")
     link = Link(f"Compare with {reference.run_id}", "compare", other_run_id=reference.run_id)
@@ -448,13 +464,13 @@ def check_runtime(*, runtime: object, reference: RunBrief | None, agent_name: st
     if one_sided:
         notes.append(f"Not compared: {', '.join(one_sided)}.")
     if differences:
-        image = _value(mine.get("image"))
+        image = _value(mine.get("image")) or _value(theirs.get("image"))
         hint = "Test in Docker with the cloud image" + (f": `{image}`" if image else ".")
         return Check(
             "runtime",
             title,
             "fail",
-            "; ".join(differences) + ".",
+            ("" if local else f"Against {code(reference.run_id)}: ") + "; ".join(differences) + ".",
             link=link,
             hint=hint,
             notes=tuple(notes),
@@ -539,9 +555,9 @@ def run_checklist(*, project: Project, run_id: str) -> Checklist | None:
     if reference_run and reference_run.environment == "local":
         steps = runs_steps(runs, events, spans, calls)
         alignment = align(steps[reference_run.pk], steps[run.pk])
-        divergence = "Where they diverge: " + divergence_text(
-            alignment, label_a="local", label_b=_label(run)
-        )
+        divergence = divergence_text(alignment, label_a="local", label_b=_label(run))
+        if alignment.divergence is not None:
+            divergence = "Where they diverge: a" + divergence.removeprefix("A")
     failure_at = _failure_time(run, events[run.pk])
     window = _log_window(run, failure_at)
     checks = [
@@ -621,19 +637,20 @@ def _reference_run(run: Run, local_runs: list[Run]) -> Run | None:
 
 def _status_history(events: list[EventRow]) -> list[StatusEvent]:
     history = []
-    for _event_id, ts, _seq, type_, data in events:
+    for event_id, ts, _seq, type_, data in events:
         if type_ == "status":
-            history.append(StatusEvent(str(data.get("status")), str(data.get("message") or ""), ts))
+            status, message = str(data.get("status")), str(data.get("message") or "")
+            history.append(StatusEvent(status, message, ts, event_id))
         elif type_ == "run_start":
-            history.append(StatusEvent("running", "", ts))
+            history.append(StatusEvent("running", "", ts, event_id))
     return history
 
 
 def _errors(run: Run, events: list[EventRow], spans: list[ToolSpan]) -> list[ErrorText]:
     """The run's crash (from its events, with the traceback) and its tools' errors."""
     found = [
-        _error_text("the run's error", data["error"])
-        for _event_id, _ts, _seq, type_, data in events
+        _error_text("the run's error", data["error"], f"error:{event_id}")
+        for event_id, _ts, _seq, type_, data in events
         if type_ == "error" and isinstance(data.get("error"), dict)
     ]
     if not found and run.error_message:
@@ -641,26 +658,28 @@ def _errors(run: Run, events: list[EventRow], spans: list[ToolSpan]) -> list[Err
     if not found and run.status_message:
         found.append(ErrorText("the run's status message", run.status, run.status_message))
     found += [
-        _error_text(f"tool {code(span.tool_name)}", span.error)
+        _error_text(f"tool {code(span.tool_name)}", span.error, f"tool:{span.span_key}")
         for span in spans
         if span.status == "error" and isinstance(span.error, dict)
     ]
     return found
 
 
-def _error_text(source: str, error: dict) -> ErrorText:
+def _error_text(source: str, error: dict, item: str) -> ErrorText:
     return ErrorText(
-        source,
-        str(error.get("type") or ""),
-        str(error.get("message") or ""),
-        str(error.get("traceback") or ""),
+        source=source,
+        type=str(error.get("type") or ""),
+        message=str(error.get("message") or ""),
+        traceback=str(error.get("traceback") or ""),
+        item=item,
     )
 
 
 def _failure_time(run: Run, events: list[EventRow]) -> datetime | None:
-    """When the run failed: its first crash, else the status that ended it."""
-    crash = next((ts for _id, ts, _seq, type_, _data in events if type_ == "error"), None)
-    return crash or run.status_ts or run.ended_at or run.last_event_at
+    """When the run failed: its last crash (as the detail page's logs mark it), else the
+    status that ended it."""
+    crashes = [ts for _id, ts, _seq, type_, _data in events if type_ == "error"]
+    return crashes[-1] if crashes else run.status_ts or run.ended_at or run.last_event_at
 
 
 _LOG_WINDOW_SQL = """

@@ -224,7 +224,7 @@ def divergence_text(alignment: Alignment, *, label_a: str, label_b: str) -> str:
             return "Neither run recorded any step (tool call, LLM call, agent action or error)."
         return f"The timelines match step for step ({count} step{'s' if count != 1 else ''})."
     return (
-        f"Step {row.number}: {_side(label_a, row.a, alignment, 'a')}; "
+        f"At step {row.number}, {_side(label_a, row.a, alignment, 'a')}; "
         f"{_side(label_b, row.b, alignment, 'b')}."
     )
 
@@ -232,6 +232,8 @@ def divergence_text(alignment: Alignment, *, label_a: str, label_b: str) -> str:
 def _side(label: str, step: Step | None, alignment: Alignment, side: str) -> str:
     if step is not None:
         return f"{label} {step.describe()}"
+    if all(getattr(row, side) is None for row in alignment.rows):
+        return f"{label} recorded no step at all"
     later = [row for row in alignment.rows if row.number > alignment.divergence.number]
     if all(getattr(row, side) is None for row in later):
         return f"{label} had no more steps"
@@ -271,6 +273,8 @@ def json_differences(a: Any, b: Any) -> tuple[list[ValueDiff], bool]:
 
 
 def _flatten(value: Any, path: str = "") -> Iterable[tuple[str, str]]:
+    if value is None and not path:
+        return  # no inputs or outputs at all: every value of the other run is "absent"
     if isinstance(value, dict) and value:
         for key, item in value.items():
             yield from _flatten(item, f"{path}.{key}" if path else str(key))
@@ -321,7 +325,7 @@ def runs_spans_and_calls(
     spans: dict[int, list[ToolSpan]] = {pk: [] for pk in pks}
     for span in (
         ToolSpan.objects.filter(project_id=project_id, run_id__in=pks)
-        .only("run_id", "tool_name", "status", "started_at", "ended_at", "error")
+        .only("run_id", "span_key", "tool_name", "status", "started_at", "ended_at", "error")
         .order_by("started_at", "span_key")
     ):
         spans[span.run_id].append(span)

@@ -38,7 +38,7 @@ from runs.timeline import (
 )
 from studio.models import Project
 
-ROW_CAP = 2000  # timeline rows per page
+ROW_CAP = 800  # timeline rows per page: a page stays under ~450 KB of HTML
 LOG_PAGE = 200  # log lines per page
 LOG_BUCKETS = 240  # log markers on the log lane, at most
 LOG_MESSAGE_CHARS = 4000  # longer log lines are cut on the page (the API has them whole)
@@ -83,10 +83,12 @@ class Timeline:
     log_count: int
     level_counts: dict[str, int]
     page: int
+    cap: int
 
 
-def run_timeline(*, run: Run, page: int = 1, cap: int = ROW_CAP) -> Timeline:
-    """The waterfall of a run, `cap` rows per page: four queries."""
+def run_timeline(*, run: Run, page: int = 1, cap: int | None = None) -> Timeline:
+    """The waterfall of a run, `cap` (ROW_CAP) rows per page: four queries."""
+    cap = cap or ROW_CAP
     limit = page * cap + 1
     events = _events(run, types=list(INSTANT_TYPES), after=None, limit=limit)
     spans = _spans(run, limit)
@@ -103,6 +105,7 @@ def run_timeline(*, run: Run, page: int = 1, cap: int = ROW_CAP) -> Timeline:
         log_count=sum(level_counts.values()),
         level_counts=level_counts,
         page=page,
+        cap=cap,
     )
 
 
@@ -155,11 +158,15 @@ def _event_item(row: tuple) -> Item:
     )
 
 
-def _short(value: object, limit: int = 90) -> str:
+def _short(value: object, limit: int = 64) -> str:
+    """A one-line preview; JSON loses its quotes and outer braces: `q: overdue, n: 3`."""
     if value is None or value == "":
         return ""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = " ".join(text.split())
+    if text[:1] in "{[" and '"' in text:
+        text = text.replace('"', "")
+        text = text[1:-1] if text[:1] == "{" and text[-1:] == "}" else text.lstrip("{")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -168,9 +175,14 @@ def _spans(run: Run, limit: int) -> list[Item]:
         ToolSpan.objects.filter(project_id=run.project_id, run=run)
         .annotate(input_preview=Left("input_str", 200), error_type=KT("error__type"))
         .values(
-            "span_key", "tool_name", "status", "started_at", "ended_at", "input_preview",
+            "span_key",
+            "tool_name",
+            "status",
+            "started_at",
+            "ended_at",
+            "input_preview",
             "error_type",
-        )  # fmt: skip
+        )
         .order_by(F("started_at").asc(nulls_last=True), "ended_at", "span_key")[:limit]
     )
     items = []
@@ -219,9 +231,15 @@ def _calls(run: Run, limit: int) -> list[Item]:
         LlmCall.objects.filter(project_id=run.project_id, run=run)
         .annotate(wait_start=_previous_event_ts())
         .values(
-            "call_id", "model", "token_count", "first_token_at", "last_token_at", "usage_at",
-            "output_tokens", "wait_start",
-        )  # fmt: skip
+            "call_id",
+            "model",
+            "token_count",
+            "first_token_at",
+            "last_token_at",
+            "usage_at",
+            "output_tokens",
+            "wait_start",
+        )
         .order_by(Coalesce("first_token_at", "usage_at").asc(), "call_id")[:limit]
     )
     items = []
@@ -261,7 +279,7 @@ def _log_buckets(
             WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s AND type = 'log'
         ) AS lines
         GROUP BY bucket ORDER BY bucket
-    """  # noqa: S608 — only the constant rank expression is formatted in
+    """
     params = [
         LOG_BUCKETS - 1, start, span, LOG_BUCKETS,
         run.project_id, run.pk, run.first_event_at, run.last_event_at,
@@ -369,6 +387,7 @@ class LogLine:
     parts: list[tuple[str, bool]]  # (text, is a search hit): the template escapes each
     cut: bool
     near_failure: bool = False
+    page: int = 1  # the page of the unfiltered log this line is on, for its link
 
 
 @dataclass
@@ -383,7 +402,14 @@ class LogPage:
     filtered: bool
     failure_line: int | None = None
     hits: int = 0
-    level_choices: tuple[str, ...] = field(default=LOG_LEVELS)
+    chips: list[LevelChip] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LevelChip:
+    level: str
+    count: int
+    checked: bool
 
 
 def log_page(
@@ -396,11 +422,13 @@ def log_page(
     failure_at: datetime | None = None,
 ) -> LogPage:
     """One page of the run's log lines, numbered as in the whole log, filtered by level
-    and by text (case-insensitive), matches marked. One query (two past the last page,
-    three with a failure time)."""
-    levels = tuple(level for level in levels if level in LOG_LEVELS)
+    (none ticked: all) and by text (case-insensitive), matches marked. Two queries
+    (three past the last page, one more with a failure time)."""
+    levels = tuple(level for level in LOG_LEVELS if level in levels)
+    if set(levels) == set(LOG_LEVELS):
+        levels = ()
     filters, params = [], []
-    if levels and set(levels) != set(LOG_LEVELS):
+    if levels:
         filters.append("coalesce(data->>'level', 'info') = ANY(%s)")
         params.append(list(levels))
     if q:
@@ -418,19 +446,32 @@ def log_page(
     failure_line = None
     if failure_at is not None:
         failure_line = log_line_number(run=run, at=failure_at) or None
-    lines = [_log_line(row, q, failure_line) for row in rows]
+    lines = [_log_line(row, q, failure_line, per_page) for row in rows]
+    counts = _level_counts(run)
     return LogPage(
         lines=lines,
         page=page,
         pages=max(1, -(-matches // per_page)),
         matches=matches,
-        levels=levels or LOG_LEVELS,
+        levels=levels,
         q=q,
         per_page=per_page,
         filtered=bool(filters),
         failure_line=failure_line,
         hits=sum(1 for line in lines for _text, hit in line.parts if hit),
+        chips=[LevelChip(level, counts.get(level, 0), level in levels) for level in LOG_LEVELS],
     )
+
+
+def _level_counts(run: Run) -> dict[str, int]:
+    sql = """
+        SELECT coalesce(data->>'level', 'info'), count(*) FROM runs_event
+        WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s AND type = 'log'
+        GROUP BY 1
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run.project_id, run.pk, run.first_event_at, run.last_event_at])
+        return dict(cursor.fetchall())
 
 
 def _log_rows(run: Run, where: str, params: list, limit: int, offset: int) -> list[tuple]:
@@ -446,7 +487,7 @@ def _log_rows(run: Run, where: str, params: list, limit: int, offset: int) -> li
         ) AS lines
         {where}
         ORDER BY line_no LIMIT %s OFFSET %s
-    """  # noqa: S608 — `where` is built from constant fragments; values are parameters
+    """
     all_params = [
         LOG_MESSAGE_CHARS, LOG_MESSAGE_CHARS,
         run.project_id, run.pk, run.first_event_at, run.last_event_at,
@@ -461,7 +502,7 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _log_line(row: tuple, q: str, failure_line: int | None) -> LogLine:
+def _log_line(row: tuple, q: str, failure_line: int | None, per_page: int) -> LogLine:
     number, event_id, ts, level, logger, stream, message, cut, _matches = row
     near = failure_line is not None and abs(number - failure_line) <= 3
     return LogLine(
@@ -474,6 +515,7 @@ def _log_line(row: tuple, q: str, failure_line: int | None) -> LogLine:
         parts=highlight(message or "", q),
         cut=bool(cut),
         near_failure=near,
+        page=(number - 1) // per_page + 1,
     )
 
 

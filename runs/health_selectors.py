@@ -200,10 +200,6 @@ def ingest_health(*, project: Project, now: datetime | None = None) -> IngestHea
     )
 
 
-def failed_batch_get(*, project: Project, batch_id: int) -> IngestBatch | None:
-    """A failed batch of ``project``, or None (another project's, or not failed)."""
-    return (
-        IngestBatch.objects.filter(project=project, pk=batch_id, status=IngestBatch.Status.FAILED)
-        .defer("payload")
-        .first()
-    )
+def batch_get(*, project: Project, batch_id: int) -> IngestBatch | None:
+    """One batch of ``project`` without its payload; None when it has no such batch."""
+    return IngestBatch.objects.filter(project=project, pk=batch_id).defer("payload").first()

@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import connection
 
@@ -17,6 +18,11 @@ STATUS_TYPES = ("run_start", "status", "run_end", "error")
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _decimal(value: Decimal) -> str:
+    # Plain digits: str() gives "0E-10" for a zero read from a numeric(20, 10) column.
+    return format(value, "f")
 
 
 def run_summary(run: Run) -> dict:
@@ -42,7 +48,11 @@ def run_summary(run: Run) -> dict:
             "cache_read": run.cache_read_tokens,
             "cache_write": run.cache_write_tokens,
         },
-        "cost": {"amount": str(run.cost), "currency": "USD", "unpriced_calls": run.unpriced_calls},
+        "cost": {
+            "amount": _decimal(run.cost),
+            "currency": "USD",
+            "unpriced_calls": run.unpriced_calls,
+        },
         "revenue": run.revenue,
         "error": (
             {"type": run.error_type, "message": run.error_message} if run.error_type else None
@@ -139,7 +149,7 @@ def _call(call: LlmCall) -> dict:
             "cache_read_tokens": call.cache_read_tokens,
             "cache_write_tokens": call.cache_write_tokens,
         },
-        "cost": str(call.cost) if call.cost is not None else None,
+        "cost": _decimal(call.cost) if call.cost is not None else None,
         "priced": call.cost is not None,
     }
 

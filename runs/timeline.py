@@ -381,6 +381,11 @@ class StripTick:
     height: float  # 0–1: more tokens in one pixel column make a taller tick
     count: int
 
+    @property
+    def top(self) -> float:
+        """Where the tick starts in the strip's 40-unit-high viewBox."""
+        return round(40 - self.height * 34, 2)
+
 
 @dataclass(frozen=True, slots=True)
 class StripStall:
@@ -388,6 +393,10 @@ class StripStall:
     width: float
     gap: str
     after_index: int
+
+    @property
+    def left_percent(self) -> float:
+        return round(self.x / 10, 2)
 
 
 @dataclass

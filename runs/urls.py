@@ -1,7 +1,7 @@
 from django.urls import path
 
-from runs import api
-from runs.views import errors, runs
+from runs import api, live_views
+from runs.views import debug, detail, errors, openapi, runs
 
 app_name = "runs"
 
@@ -11,10 +11,18 @@ urlpatterns = [
     path("api/v1/runs", api.runs_list, name="api_runs"),
     path("api/v1/runs/<path:run_id>/events", api.run_events, name="api_run_events"),
     path("api/v1/runs/<path:run_id>", api.run_detail, name="api_run"),
+    path("api/v1/openapi.json", openapi.openapi_document, name="api_openapi"),
     # Runs list (runs/views/runs.py)
     path("runs/", runs.run_list, name="list"),
-    # Run detail (runs/views/detail.py)
-    # Debug checklist, compare, ingest health (runs/views/debug.py)
+    # Debug checklist, compare, ingest health (runs/views/debug.py): before runs/<run_id>/
+    path("runs/compare/", debug.compare, name="compare"),
+    path("runs/health/", debug.health, name="health"),
+    path("runs/health/batches/<int:batch_id>/retry/", debug.batch_retry_view, name="batch_retry"),
+    path("runs/<str:run_id>/checklist/", debug.checklist, name="checklist"),
+    # Run detail (runs/views/detail.py, runs/live_views.py)
+    path("runs/<str:run_id>/", detail.run_detail, name="detail"),
+    path("runs/<str:run_id>/live", live_views.run_live, name="live"),
     # Errors (runs/views/errors.py)
     path("errors/", errors.error_list, name="errors"),
+    path("errors/<int:group_id>/", errors.error_detail, name="error_detail"),
 ]

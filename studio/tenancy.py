@@ -7,6 +7,7 @@ filter by them, so no query can reach another organization's data.
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -77,7 +78,8 @@ def require_capability(capability: str, *, needs_project: bool = True):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
-                return redirect(f"/login/?next={request.path}")
+                # The full path, quoted: a filtered list survives the login.
+                return redirect_to_login(request.get_full_path())
             if request.org is None:
                 return render(request, "studio/no_organization.html", status=403)
             if not can(request.role, capability):

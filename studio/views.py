@@ -1,8 +1,12 @@
 """Settings pages (projects, members, API keys), project switching and health."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from studio import health
@@ -59,7 +63,12 @@ def switch(request: HttpRequest) -> HttpResponse:
     project_id = _int_or_none(request.POST.get("project"))
     if project_id and any(p.id == project_id for p in request.projects):
         request.session["project_id"] = project_id
-    return redirect(request.POST.get("next") or "runs:list")
+    wanted = request.POST.get("next", "")
+    if wanted.startswith("/") and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(wanted)
+    return redirect("runs:list")  # never off site, never a URL name from the form
 
 
 @require_POST
@@ -71,10 +80,25 @@ def member_save(request: HttpRequest) -> HttpResponse:
     if not username:
         messages.error(request, "Give the member's username.")
         return redirect("settings:index")
+    if password:
+        # Only for a new account: an owner must not take over a user's existing account,
+        # which may belong to other organizations.
+        if get_user_model().objects.filter(username=username).exists():
+            messages.error(
+                request,
+                f"{username} already has an account, so its password stays as it is. "
+                "Leave the password empty to give them a role.",
+            )
+            return redirect("settings:index")
+        try:
+            validate_password(password)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("settings:index")
     try:
         member_set(organization=request.org, username=username, role=role, password=password)
     except ValueError as error:
-        messages.error(request, str(error).capitalize() + ".")
+        messages.error(request, _sentence(error))
     else:
         messages.success(request, f"{username} is now {role}.")
     return redirect("settings:index")
@@ -87,7 +111,7 @@ def member_delete(request: HttpRequest, membership_id: int) -> HttpResponse:
     try:
         member_remove(membership=membership)
     except ValueError as error:
-        messages.error(request, str(error).capitalize() + ".")
+        messages.error(request, _sentence(error))
     else:
         messages.success(request, f"{membership.user.username} was removed.")
     return redirect("settings:index")
@@ -105,7 +129,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
             created_by=request.user,
         )
     except ValueError as error:
-        messages.error(request, str(error).capitalize() + ".")
+        messages.error(request, _sentence(error))
         return redirect("settings:index")
     # Shown once, on the next page only: the session keeps it until that page pops it.
     request.session["new_key"] = raw_key
@@ -125,6 +149,12 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     report = health.check()
     return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+def _sentence(error: Exception) -> str:
+    # Not str.capitalize(): it lowercases the rest, turning "got 'OWNER'" into "got 'owner'".
+    text = str(error)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def _int_or_none(value: str | None) -> int | None:

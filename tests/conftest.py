@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
+from billing.prices import default_prices_create
 from runs.partitions import forget_known
 from runs.protocol import validate_event
 from studio.apikeys import apikey_create
@@ -34,6 +35,8 @@ def _fresh_partition_cache():
 
 @pytest.fixture
 def org(db):
+    # A transactional test's flush also empties the prices a migration loaded.
+    default_prices_create()
     return organization_get_or_create(name="Acme")
 
 

@@ -4,23 +4,9 @@ from django.db import migrations
 
 
 def load(apps, schema_editor):
-    from billing.pricing import DEFAULT_PRICES
+    from billing.prices import default_prices_create
 
-    model_price = apps.get_model("billing", "ModelPrice")
-    model_price.objects.bulk_create(
-        model_price(
-            organization=None,
-            model_pattern=p.model_pattern,
-            match=p.match,
-            effective_from=p.effective_from,
-            input_per_m=p.input_per_m,
-            output_per_m=p.output_per_m,
-            cache_read_per_m=p.cache_read_per_m,
-            cache_write_per_m=p.cache_write_per_m,
-            currency=p.currency,
-        )
-        for p in DEFAULT_PRICES
-    )
+    default_prices_create(apps.get_model("billing", "ModelPrice"))
 
 
 def unload(apps, schema_editor):

@@ -128,7 +128,8 @@ def page_context(run: Run, state: DetailState) -> dict:
     }
     if state.tab == "logs":
         context.update(logs_context(run, state, errors=errors))
-        context["tab_counts"] = None
+        logs = context["logs"]
+        context["tab_counts"] = None if logs.filtered else {"logs": logs.matches}
     else:
         context.update(timeline_context(run, state))
         if context["selected"]:
@@ -140,6 +141,7 @@ def header_context(run: Run) -> dict:
     runtime = run.runtime if isinstance(run.runtime, dict) else {}
     return {
         "run": run,
+        "status_label": run.status.replace("_", " "),
         "failed": run.status in FAILED_STATUSES,
         "duration": _run_duration(run),
         "cost": _cost_text(run),
@@ -147,9 +149,11 @@ def header_context(run: Run) -> dict:
         "runtime": [
             (label, runtime.get(name))
             for name, label in (
-                ("sdk_version", "SDK"), ("python", "Python"), ("image", "Image"),
+                ("sdk_version", "SDK"),
+                ("python", "Python"),
+                ("image", "Image"),
                 ("region", "Region"),
-            )  # fmt: skip
+            )
             if runtime.get(name)
         ],
         "compare_url": _compare_url(run),
@@ -188,8 +192,20 @@ def logs_context(run: Run, state: DetailState, *, errors: list[dict] | None = No
         "run": run,
         "logs": page,
         "failure_page": _page_of(page.failure_line),
-        "level_query": ",".join(page.levels) if page.filtered else "",
+        "logs_prev": _logs_query(page, page.page - 1),
+        "logs_next": _logs_query(page, page.page + 1),
     }
+
+
+def _logs_query(page, number: int) -> str:
+    query = QueryDict(mutable=True)
+    query["tab"] = "logs"
+    if page.levels:
+        query.setlist("level", list(page.levels))
+    if page.q:
+        query["q"] = page.q
+    query["page"] = str(number)
+    return query.urlencode()
 
 
 def errors_context(run: Run, errors: list[dict]) -> dict | None:
@@ -288,7 +304,15 @@ def _event_pane(run: Run, kind: str, event: tuple) -> dict | None:
             data.get("tool_input")), "span": span}  # fmt: skip
     if kind == "error" and type_ == "error":
         error = data.get("error") or {}
-        return {**pane, "title": error.get("type") or "error", "error": _error_block(error)}
+        group_url = None
+        if run.error_group_id:
+            group_url = _reverse_or_none("runs:error_detail", args=[run.error_group_id])
+        return {
+            **pane,
+            "title": error.get("type") or "error",
+            "error": _error_block(error),
+            "group_url": group_url or _reverse_or_none("runs:errors"),
+        }
     if kind == "status" and type_ in ("run_start", "status", "run_end", "error"):
         status = data.get("status") or STATUS_OF_TYPE.get(type_, "")
         return {**pane, "title": f"{type_} · {status}", "status": status,
@@ -430,9 +454,11 @@ def _run_duration(run: Run) -> dict:
 
 def _cost_text(run: Run) -> dict:
     cost = run.cost or Decimal(0)
+    used = run.input_tokens or run.output_tokens or run.cache_read_tokens or run.unpriced_calls
     return {
-        "amount": format_money(cost, "USD") if cost or not run.unpriced_calls else None,
+        "amount": format_money(cost, "USD") if used and (cost or not run.unpriced_calls) else None,
         "unpriced": run.unpriced_calls,
+        "none": not used and not cost,
     }
 
 

@@ -3,11 +3,11 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -21,8 +21,8 @@ from runs.selectors import (
     RunFilters,
     StatusCounts,
     run_agent_names,
+    run_list_page,
     run_status_counts,
-    runs_page,
 )
 from studio.tenancy import require_capability
 
@@ -159,6 +159,7 @@ class Chip:
 @dataclass(frozen=True)
 class RunRow:
     run: Run
+    href: str
     live: bool
     status_word: str
     duration: str
@@ -179,8 +180,11 @@ def run_list(request: HttpRequest) -> HttpResponse:
     context: dict = {"ranges": RANGES, "environments": ENVIRONMENTS}
     try:
         query = ListQuery.from_params(request.GET)
-        page = runs_page(
-            request.project, query.filters, cursor=query.cursor or None, limit=PAGE_SIZE
+        page = run_list_page(
+            project=request.project,
+            filters=query.filters,
+            cursor=query.cursor or None,
+            limit=PAGE_SIZE,
         )
     except FilterError as error:
         context.update(error=str(error), query=_query_for_form(request.GET))
@@ -262,6 +266,14 @@ def _window_words(counts: StatusCounts) -> str:
 # Cells ------------------------------------------------------------------------------------
 
 
+def run_href(run_id: str) -> str:
+    """The run's detail page; a run id the URL pattern cannot carry still gets a link."""
+    try:
+        return reverse("runs:detail", args=[run_id])
+    except NoReverseMatch:
+        return f"/runs/{quote(run_id, safe='')}/"
+
+
 def _row(run: Run, now: datetime) -> RunRow:
     live = run.status not in TERMINAL_STATUSES
     elapsed_ms = run.duration_ms
@@ -271,6 +283,7 @@ def _row(run: Run, now: datetime) -> RunRow:
     tokens, tokens_title = _tokens(run)
     return RunRow(
         run=run,
+        href=run_href(run.run_id),
         live=live,
         status_word=STATUS_WORDS.get(run.status, run.status).lower(),
         duration=_duration(elapsed_ms),
@@ -325,17 +338,25 @@ def _tokens(run: Run) -> tuple[str, str]:
 
 
 def _cost(run: Run) -> str:
+    """USD, aligned: 2 decimals from a dollar, 4 below it (run costs are often cents)."""
     if not run.cost and not run.unpriced_calls:
         return ""
-    amount = format_money(run.cost, "USD").removesuffix(" USD")
+    if run.cost >= 1:
+        amount = f"{run.cost:,.2f}"
+    elif run.cost and run.cost < Decimal("0.0001"):
+        amount = "<0.0001"
+    else:
+        amount = f"{run.cost:.4f}"
     return f"≥ {amount}" if run.unpriced_calls else amount
 
 
 def _cost_title(run: Run) -> str:
+    exact = format_money(run.cost, "USD")
     if not run.unpriced_calls:
-        return f"{run.llm_calls} LLM call{'s' if run.llm_calls != 1 else ''}" if run.cost else ""
+        calls = f"{run.llm_calls} LLM call{'s' if run.llm_calls != 1 else ''}"
+        return f"{exact} for {calls}" if run.cost else ""
     calls = f"{run.unpriced_calls} call{'s' if run.unpriced_calls != 1 else ''}"
-    return f"At least this much: {calls} had no price (see Usage → prices)"
+    return f"At least {exact}: {calls} had no price"
 
 
 def _revenue(revenue: dict) -> list[tuple[str, str]]:

@@ -3,8 +3,8 @@
    [data-runs-page]       a 400 answer (filters that cannot be used) is swapped in like any
                           other, so its message shows where the table was.
                           The selected row (j/k) stays selected across live refreshes.
-   script[data-plotly]    a JSON Plotly figure (from runs/charts.py) drawn into the element
-                          named by data-plotly; "var(--x)" colours take the theme's value.
+   [data-plotly="id"]     draws the Plotly figure in the json_script element with that id
+                          (built by runs/charts.py); "var(--x)" colours take the theme's value.
    [data-toggle-class]    a checkbox that toggles a class (data-toggle-class) on the element
                           named by data-toggle-target.
 */
@@ -51,9 +51,9 @@
   function drawCharts(root) {
     if (!window.Plotly) return;
     var style = getComputedStyle(document.body);
-    (root || document).querySelectorAll("script[data-plotly]").forEach(function (script) {
-      var target = document.getElementById(script.getAttribute("data-plotly"));
-      if (!target) return;
+    (root || document).querySelectorAll("[data-plotly]").forEach(function (target) {
+      var script = document.getElementById(target.getAttribute("data-plotly"));
+      if (!script) return;
       var figure = resolveColors(JSON.parse(script.textContent), style);
       window.Plotly.react(target, figure.data, figure.layout, {
         displayModeBar: false, responsive: true,

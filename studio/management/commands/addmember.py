@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from studio.models import Role
 from studio.services import member_set, organization_get_or_create
@@ -14,11 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="set (or reset) the user's password")
 
     def handle(self, *args, username: str, org: str, role: str, password: str | None, **options):
-        organization = organization_get_or_create(name=org)
         try:
-            membership = member_set(
-                organization=organization, username=username, role=role, password=password
-            )
+            with transaction.atomic():  # a refused member leaves no new organization behind
+                organization = organization_get_or_create(name=org)
+                membership = member_set(
+                    organization=organization, username=username, role=role, password=password
+                )
         except ValueError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"{membership.user.username} is {role} of {organization.name}")

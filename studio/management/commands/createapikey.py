@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from studio.apikeys import apikey_create
 from studio.services import organization_get_or_create, project_get_or_create
@@ -15,10 +16,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, org: str, project: str, scopes: str, name: str, **options) -> None:
         wanted = [s.strip() for s in scopes.split(",") if s.strip()]
-        organization = organization_get_or_create(name=org)
-        target = project_get_or_create(organization=organization, name=project)
         try:
-            key, raw_key = apikey_create(project=target, scopes=wanted, name=name)
+            with transaction.atomic():  # bad scopes leave no new organization or project behind
+                organization = organization_get_or_create(name=org)
+                target = project_get_or_create(organization=organization, name=project)
+                key, raw_key = apikey_create(project=target, scopes=wanted, name=name)
         except ValueError as error:
             raise CommandError(f"--scopes: {error}") from None
         self.stderr.write(

@@ -1,0 +1,413 @@
+"""Revenue reads: per-currency summaries from `RevenueDaily`, model cost and margin
+from `UsageHourly`, and the billing event list and export from `RevenueEvent`.
+Money stays Decimal here; only `billing.charts` makes floats, for plotting."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Trunc
+from django.utils import timezone
+
+from billing.models import RevenueDaily, RevenueEvent
+from runs.models import UsageHourly
+from studio.models import Project
+
+ZERO = Decimal(0)
+
+
+REVENUE_KINDS = ("charge", "subscription", "refund", "credit", "payout")
+REVENUE_RANGES: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "12m": 365, "all": None}
+PERIODS = ("day", "week", "month")
+TOP_CUSTOMERS = 20
+MAX_EVENT_PAGE = 200
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be used; the message names the parameter."""
+
+
+@dataclass(frozen=True)
+class RevenueFilters:
+    """What the revenue page and its CSV export show. `since`/`until` are UTC days,
+    both included. `kind` and `charge` narrow the event list only (the rollups behind
+    the summary are per day, agent, customer and currency, not per event)."""
+
+    range: str = "30d"
+    since: date | None = None
+    until: date | None = None
+    currency: str = ""
+    agent: str = ""
+    customer: str = ""
+    kind: str = ""
+    charge: str = ""  # an external id: that charge and the refunds pointing to it
+    period: str = "day"
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str], *, today: date | None = None) -> RevenueFilters:
+        """Parse query parameters, raising FilterError on a value that cannot be used.
+
+        Explicit `from`/`to` days win over `range` (7d, 30d, 90d, 12m, all)."""
+        today = today or timezone.now().date()
+        range_ = params.get("range") or cls.range
+        if range_ not in (*REVENUE_RANGES, "custom"):
+            raise FilterError(f"range: use one of {', '.join(REVENUE_RANGES)}; got {range_!r}")
+        since, until = _day_param(params, "from"), _day_param(params, "to")
+        if since or until:
+            range_ = "custom"
+        elif range_ != "custom" and REVENUE_RANGES[range_] is not None:
+            since = today - timedelta(days=REVENUE_RANGES[range_] - 1)
+        if since and until and since > until:
+            raise FilterError("from: the first day must not be after the last day")
+        kind = (params.get("kind") or "").strip()
+        if kind and kind not in REVENUE_KINDS:
+            raise FilterError(f"kind: use one of {', '.join(REVENUE_KINDS)}; got {kind!r}")
+        period = params.get("period") or cls.period
+        if period not in PERIODS:
+            raise FilterError(f"period: use one of {', '.join(PERIODS)}; got {period!r}")
+        currency = (params.get("currency") or "").strip().upper()
+        if currency and (len(currency) != 3 or not currency.isalpha()):
+            raise FilterError(f"currency: a 3-letter code like USD; got {currency!r}")
+        return cls(
+            range=range_,
+            since=since,
+            until=until,
+            currency=currency,
+            agent=(params.get("agent") or "").strip()[:200],
+            customer=(params.get("customer") or "").strip()[:200],
+            kind=kind,
+            charge=(params.get("charge") or "").strip()[:200],
+            period=period,
+        )
+
+    def as_params(self, **changes: str) -> dict[str, str]:
+        """The query parameters that give these filters back, defaults left out;
+        `changes` replace some (an empty value removes one)."""
+        custom = self.range == "custom"
+        values = {
+            "range": "" if custom or self.range == RevenueFilters.range else self.range,
+            "from": self.since.isoformat() if custom and self.since else "",
+            "to": self.until.isoformat() if custom and self.until else "",
+            "currency": self.currency,
+            "agent": self.agent,
+            "customer": self.customer,
+            "kind": self.kind,
+            "charge": self.charge,
+            "period": "" if self.period == RevenueFilters.period else self.period,
+        }
+        values.update(changes)
+        return {k: v for k, v in values.items() if v}
+
+
+def _day_param(params: Mapping[str, str], name: str) -> date | None:
+    value = (params.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise FilterError(f"{name}: expected a day like 2026-11-25; got {value!r}") from None
+
+
+@dataclass
+class Sums:
+    """Money of one slice, in one currency. net = charges + subscriptions − refunds − credits."""
+
+    charges: Decimal = ZERO
+    subscriptions: Decimal = ZERO
+    refunds: Decimal = ZERO
+    credits: Decimal = ZERO
+    payouts: Decimal = ZERO
+    events: int = 0
+
+    @property
+    def gross(self) -> Decimal:
+        return self.charges + self.subscriptions
+
+    @property
+    def net(self) -> Decimal:
+        return self.charges + self.subscriptions - self.refunds - self.credits
+
+    @property
+    def refunds_and_credits(self) -> Decimal:
+        return self.refunds + self.credits
+
+    def add(self, row: Mapping) -> None:
+        for name in _MONEY_SUMS:
+            setattr(self, name, getattr(self, name) + row[name])
+        self.events += row["events"]
+
+
+_MONEY_SUMS = ("charges", "subscriptions", "refunds", "credits", "payouts")
+
+
+@dataclass
+class PeriodRow:
+    start: date
+    sums: Sums
+
+
+@dataclass
+class AgentRow:
+    name: str
+    sums: Sums
+    cost: Decimal | None = None  # model cost in USD; only set in the USD section
+    unpriced_calls: int = 0
+
+    @property
+    def margin(self) -> Decimal | None:
+        return None if self.cost is None else self.sums.net - self.cost
+
+
+@dataclass
+class CustomerRow:
+    name: str
+    sums: Sums
+
+
+@dataclass
+class CurrencySection:
+    """Everything about one currency. Amounts of different currencies are never added."""
+
+    currency: str
+    total: Sums
+    periods: list[PeriodRow]
+    agents: list[AgentRow]
+    customers: list[CustomerRow]  # the top ones by net
+    more_customers: int  # how many customers are not listed
+    cost: Decimal | None = None  # model cost (USD) over the same days and agents
+    unpriced_calls: int = 0
+
+    @property
+    def has_margin(self) -> bool:
+        return self.cost is not None
+
+    @property
+    def margin(self) -> Decimal | None:
+        return None if self.cost is None else self.total.net - self.cost
+
+
+@dataclass
+class RevenueSummary:
+    filters: RevenueFilters
+    sections: list[CurrencySection]  # by currency code
+    currencies: list[str]  # every currency the project has (for the filter)
+    agents: list[str]  # every agent with revenue (for the filter)
+
+
+def revenue_summary(*, project: Project, filters: RevenueFilters) -> RevenueSummary:
+    """Gross, refunds, credits and net per currency: by period, agent and top customers,
+    with model cost and margin per agent in the USD section. Reads `RevenueDaily` and
+    `UsageHourly` only: four queries whatever the number of billing events."""
+    daily = _daily(project, filters)
+    by_period = (
+        daily.annotate(start=Trunc("day", filters.period))
+        .values("currency", "start")
+        .annotate(**_money_sums())
+        .order_by("currency", "start")
+    )
+    by_customer = daily.values("currency", "customer").annotate(**_money_sums()).order_by()
+    # Without the currency and agent filters, so the same rows also list the choices.
+    by_agent = list(
+        _daily(project, replace(filters, currency="", agent=""))
+        .values("currency", "agent_name")
+        .annotate(**_money_sums())
+        .order_by()
+    )
+
+    sections: dict[str, CurrencySection] = {}
+    for row in by_period:
+        section = sections.setdefault(row["currency"], _section(row["currency"]))
+        sums = Sums()
+        sums.add(row)
+        section.total.add(row)
+        section.periods.append(PeriodRow(start=_as_date(row["start"]), sums=sums))
+    for row in by_agent:
+        if row["currency"] not in sections or filters.agent not in ("", row["agent_name"]):
+            continue
+        sums = Sums()
+        sums.add(row)
+        sections[row["currency"]].agents.append(AgentRow(name=row["agent_name"], sums=sums))
+    customers: dict[str, list[CustomerRow]] = defaultdict(list)
+    for row in by_customer:
+        sums = Sums()
+        sums.add(row)
+        customers[row["currency"]].append(CustomerRow(name=row["customer"], sums=sums))
+    for currency, rows in customers.items():
+        rows.sort(key=lambda r: (-r.sums.net, r.name))
+        sections[currency].customers = rows[:TOP_CUSTOMERS]
+        sections[currency].more_customers = max(0, len(rows) - TOP_CUSTOMERS)
+    for section in sections.values():
+        section.agents.sort(key=lambda r: (-r.sums.net, r.name))
+    if "USD" in sections:
+        _add_model_cost(project, filters, sections["USD"])
+    return RevenueSummary(
+        filters=filters,
+        sections=[sections[c] for c in sorted(sections)],
+        currencies=sorted({row["currency"] for row in by_agent} | {filters.currency} - {""}),
+        agents=sorted({row["agent_name"] for row in by_agent} | {filters.agent} - {""}),
+    )
+
+
+def _section(currency: str) -> CurrencySection:
+    return CurrencySection(
+        currency=currency, total=Sums(), periods=[], agents=[], customers=[], more_customers=0
+    )
+
+
+def _daily(project: Project, filters: RevenueFilters) -> QuerySet[RevenueDaily]:
+    rows = RevenueDaily.objects.filter(project_id=project.id)
+    if filters.since:
+        rows = rows.filter(day__gte=filters.since)
+    if filters.until:
+        rows = rows.filter(day__lte=filters.until)
+    if filters.currency:
+        rows = rows.filter(currency=filters.currency)
+    if filters.agent:
+        rows = rows.filter(agent_name=filters.agent)
+    if filters.customer:
+        rows = rows.filter(customer=filters.customer)
+    return rows
+
+
+def _money_sums() -> dict:
+    return {name: Sum(name) for name in (*_MONEY_SUMS, "events")}
+
+
+def _add_model_cost(project: Project, filters: RevenueFilters, section: CurrencySection) -> None:
+    """Model cost per agent over the same days (USD: prices are kept in USD).
+
+    A customer filter cannot narrow cost (usage is not per customer), so cost and margin
+    are left out then rather than shown against the wrong revenue."""
+    if filters.customer:
+        return
+    usage = UsageHourly.objects.filter(project_id=project.id).exclude(model="")
+    if filters.since:
+        usage = usage.filter(hour__gte=datetime.combine(filters.since, time.min, tzinfo=UTC))
+    if filters.until:
+        next_day = filters.until + timedelta(days=1)
+        usage = usage.filter(hour__lt=datetime.combine(next_day, time.min, tzinfo=UTC))
+    if filters.agent:
+        usage = usage.filter(agent_name=filters.agent)
+    costs = {
+        row["agent_name"]: row
+        for row in usage.values("agent_name")
+        .annotate(cost=Sum("cost"), unpriced=Sum("unpriced_calls"))
+        .order_by()
+    }
+    section.cost = ZERO
+    for agent in section.agents:
+        row = costs.pop(agent.name, None)
+        agent.cost = row["cost"] if row else ZERO
+        agent.unpriced_calls = row["unpriced"] if row else 0
+    for name, row in sorted(costs.items()):  # agents that cost money but earned none
+        agent = AgentRow(name=name, sums=Sums(), cost=row["cost"], unpriced_calls=row["unpriced"])
+        section.agents.append(agent)
+    for agent in section.agents:
+        section.cost += agent.cost
+        section.unpriced_calls += agent.unpriced_calls
+
+
+def _as_date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+# ── Billing events ────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class EventPage:
+    events: list[RevenueEvent]
+    next_cursor: str | None
+
+
+def revenue_events(*, project: Project, filters: RevenueFilters) -> QuerySet[RevenueEvent]:
+    """The project's billing events that match every filter, newest first."""
+    events = RevenueEvent.objects.filter(project=project)
+    if filters.since:
+        events = events.filter(ts__gte=datetime.combine(filters.since, time.min, tzinfo=UTC))
+    if filters.until:
+        next_day = filters.until + timedelta(days=1)
+        events = events.filter(ts__lt=datetime.combine(next_day, time.min, tzinfo=UTC))
+    if filters.currency:
+        events = events.filter(currency=filters.currency)
+    if filters.agent:
+        events = events.filter(agent_name=filters.agent)
+    if filters.customer:
+        events = events.filter(customer=filters.customer)
+    if filters.kind:
+        events = events.filter(kind=filters.kind)
+    if filters.charge:
+        events = events.filter(Q(external_id=filters.charge) | Q(refund_of=filters.charge))
+    return events.order_by("-ts", "-id")
+
+
+def revenue_events_page(
+    *, project: Project, filters: RevenueFilters, cursor: str | None = None, limit: int = 50
+) -> EventPage:
+    """One page of billing events by keyset on (ts, id): stable while events arrive.
+    One query; each event comes with its run's run_id for the link."""
+    limit = max(1, min(limit, MAX_EVENT_PAGE))
+    events = revenue_events(project=project, filters=filters)
+    if cursor:
+        ts, pk = _decode_cursor(cursor)
+        events = events.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=pk))
+    rows = list(events.select_related("run").only(*_EVENT_FIELDS, "run__run_id")[: limit + 1])
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return EventPage(events=rows[:limit], next_cursor=next_cursor)
+
+
+_EVENT_FIELDS = (
+    "id", "project_id", "event_id", "external_id", "run", "agent_name", "kind", "amount",
+    "currency", "customer", "refund_of", "ts",
+)  # fmt: skip
+
+CSV_HEADER = (
+    "ts", "kind", "amount", "currency", "customer", "agent", "external_id", "refund_of",
+    "run_id", "event_id",
+)  # fmt: skip
+
+
+def revenue_events_rows(*, project: Project, filters: RevenueFilters) -> Iterator[tuple]:
+    """The filtered events as CSV_HEADER tuples, streamed from a server-side cursor in
+    chunks of 2,000, so memory stays flat for a million rows. Amounts stay Decimal."""
+    events = revenue_events(project=project, filters=filters)
+    return events.values_list(*_CSV_FIELDS).iterator(chunk_size=2000)
+
+
+_CSV_FIELDS = (
+    "ts", "kind", "amount", "currency", "customer", "agent_name", "external_id", "refund_of",
+    "run__run_id", "event_id",
+)  # fmt: skip
+
+
+def _encode_cursor(event: RevenueEvent) -> str:
+    raw = json.dumps([event.ts.isoformat(), event.pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        ts, pk = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(ts), int(pk)
+    except (ValueError, TypeError, binascii.Error):
+        raise FilterError("cursor: not a cursor this page gave out") from None
+
+
+def decimal_text(amount: Decimal) -> str:
+    """An exact amount as text, at least 2 places and no trailing zeros beyond them:
+    12.500000 → "12.50", 0.333333 → "0.333333", -3 → "-3.00". Never through float."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"amount must be a Decimal, got {type(amount).__name__}")
+    text = format(amount.normalize(), "f")
+    whole, _, places = text.partition(".")
+    return f"{whole}.{places.ljust(2, '0')}"
