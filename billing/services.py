@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
+from django.conf import settings
 from django.db import transaction
 
 from billing.models import ModelPrice
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 RUNS_PER_CHUNK = 200  # runs locked per transaction while re-pricing
 # A second pass this long after the first catches calls that an ingest worker was
-# costing with the old table while the change committed.
+# costing with the old table while the change committed (setting
+# BILLING_REPRICE_SECOND_PASS_SECONDS overrides it).
 SECOND_PASS_SECONDS = 120
 
 PRICE_FIELDS = (
@@ -176,9 +178,11 @@ def reprice_later(*, organization_id: int | None, scope: RepriceScope) -> None:
 
     args = (organization_id, scope.to_json())
 
+    delay = getattr(settings, "BILLING_REPRICE_SECOND_PASS_SECONDS", SECOND_PASS_SECONDS)
+
     def enqueue() -> None:
         tasks.reprice_calls.apply_async(args)
-        tasks.reprice_calls.apply_async(args, countdown=SECOND_PASS_SECONDS)
+        tasks.reprice_calls.apply_async(args, countdown=delay)
 
     transaction.on_commit(enqueue)
 

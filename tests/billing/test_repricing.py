@@ -192,7 +192,9 @@ def test_a_price_moved_after_its_calls_makes_them_unpriced_again(org, project):
     before = ModelPrice.objects.get(pk=price.pk)
 
     later = PriceData(**{**data.__dict__, "effective_from": date(2026, 12, 1)})
-    calls_reprice(organization_id=org.id, scope=scope_of(before, price_update(price=price, data=later)))
+    calls_reprice(
+        organization_id=org.id, scope=scope_of(before, price_update(price=price, data=later))
+    )
 
     assert totals(project) == {"calls": (D(0), 1), "runs": (D(0), 1), "rollup": (D(0), 1)}
     assert call_of(project, "r").cost is None
@@ -285,14 +287,17 @@ def test_shipped_defaults_are_not_edited_through_the_organization_form(org, proj
 
 
 def test_a_scope_travels_through_the_task_queue_as_json():
-    scope = RepriceScope(patterns=(("gpt-4o", "prefix"), ("gpt-4*", "glob")), since=date(2026, 11, 15))
+    scope = RepriceScope(
+        patterns=(("gpt-4o", "prefix"), ("gpt-4*", "glob")), since=date(2026, 11, 15)
+    )
     assert RepriceScope.from_json(scope.to_json()) == scope
     assert scope.matches("openai/GPT-4o-mini")
     assert not scope.matches("o3")
 
 
 @pytest.mark.worker
-def test_a_price_saved_in_the_app_is_applied_by_a_real_worker(worker, org, project):
+def test_a_price_saved_in_the_app_is_applied_by_a_real_worker(worker, org, project, settings):
+    settings.BILLING_REPRICE_SECOND_PASS_SECONDS = 0  # nothing left queued after the test
     apply_now(
         project,
         usage_run("run_c", at=0, input_tokens=2000, output_tokens=100, cache_read_tokens=4000),
