@@ -113,6 +113,10 @@ class Run(models.Model):
                 fields=["project", "agent_name", "-started_at", "-id"], name="run_agent_idx"
             ),
             models.Index(
+                fields=["project", "agent_name", "status", "-started_at", "-id"],
+                name="run_agent_status_idx",
+            ),
+            models.Index(
                 fields=["project", "-duration_ms", "-id"],
                 name="run_duration_idx",
                 condition=models.Q(duration_ms__isnull=False),
