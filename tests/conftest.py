@@ -26,6 +26,12 @@ PASSWORD = "a-long-test-password-42"
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The real hasher is slow by design; tests make many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_partition_cache():
     # Each test's database is rolled back or flushed, partitions included.
     forget_known()

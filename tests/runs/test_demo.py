@@ -1,4 +1,4 @@
-"""Tests for the demo data generator (runs/demo.py): pure Python, no database."""
+"""Tests for the demo data generator (runs/demo/): pure Python, no database."""
 
 from __future__ import annotations
 
