@@ -50,7 +50,20 @@ def stacked_bars(
     layout = _layout(unit=unit)
     layout["barmode"] = "stack"
     layout["bargap"] = 0.25
+    peak = max((sum(column) for column in zip(*series.values(), strict=True)), default=0)
+    if unit == "usd":
+        layout["yaxis"]["tickformat"] = _money_ticks(peak)
+    elif peak <= 5:
+        layout["yaxis"]["dtick"] = 1  # whole runs or tokens, not 0.2 of one
     return {"data": traces, "layout": layout}
+
+
+def _money_ticks(peak: Number) -> str:
+    """Enough decimals that a small cost's axis does not read $0, $0, $0.01."""
+    places = 2
+    while places < 6 and 0 < peak < Decimal(10) ** (1 - places):
+        places += 1
+    return f"$,.{places}~f"
 
 
 def runs_and_failures(
@@ -84,10 +97,9 @@ def runs_and_failures(
         "overlaying": "y",
         "side": "right",
         "ticksuffix": "%",
-        "tickformat": ",.0f",
-        "tickmode": "auto",
-        "nticks": 5,
-        "rangemode": "tozero",
+        "range": [0, 100],
+        "tickmode": "linear",
+        "dtick": 25,
         "showgrid": False,
     }
     return figure

@@ -33,6 +33,7 @@ from billing.selectors import (
     UsageParams,
     UsageReport,
     decimal_text,
+    filled_periods,
     price_get,
     price_table,
     revenue_events_page,
@@ -118,7 +119,7 @@ def revenue(request: HttpRequest) -> HttpResponse:
     summary = revenue_summary(project=request.project, filters=filters)
     context |= {
         "summary": summary,
-        "sections": [(section, _revenue_chart(section)) for section in summary.sections],
+        "sections": [(section, _revenue_chart(section, filters)) for section in summary.sections],
         "ranges": [
             (key, "?" + urlencode(filters.as_params(range=key, **{"from": "", "to": ""})))
             for key in REVENUE_RANGES
@@ -130,8 +131,8 @@ def revenue(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _revenue_chart(section: CurrencySection) -> dict:
-    periods = section.periods
+def _revenue_chart(section: CurrencySection, filters: RevenueFilters) -> dict:
+    periods = filled_periods(section.periods, filters=filters, today=timezone.now().date())
     return charts.revenue_bars(
         x=[row.start for row in periods],
         gross=[row.sums.gross for row in periods],

@@ -18,6 +18,7 @@ from billing.selectors.revenue import (
     RevenueSummary,
     Sums,
     decimal_text,
+    filled_periods,
     revenue_events,
     revenue_events_page,
     revenue_events_rows,
@@ -39,7 +40,7 @@ __all__ = [
     "CSV_HEADER", "PERIODS", "REVENUE_KINDS", "REVENUE_RANGES", "USAGE_GROUPS", "USAGE_RANGES",
     "CurrencySection", "EventPage", "FilterError", "PriceTable", "RevenueFilters",
     "RevenueSummary", "RunRow", "Sums", "TokenRow", "UnpricedModel", "UsageParams",
-    "UsageReport", "decimal_text", "histogram_percentile", "price_get", "price_table",
-    "revenue_events", "revenue_events_page", "revenue_events_rows", "revenue_summary",
-    "usage_exists", "usage_report",
+    "UsageReport", "decimal_text", "filled_periods", "histogram_percentile", "price_get",
+    "price_table", "revenue_events", "revenue_events_page", "revenue_events_rows",
+    "revenue_summary", "usage_exists", "usage_report",
 ]  # fmt: skip

@@ -257,6 +257,37 @@ def revenue_summary(*, project: Project, filters: RevenueFilters) -> RevenueSumm
     )
 
 
+def filled_periods(
+    periods: list[PeriodRow], *, filters: RevenueFilters, today: date
+) -> list[PeriodRow]:
+    """`periods` with the empty days (weeks, months) of the range put back as zeros,
+    for a chart whose line must not jump over a quiet day."""
+    if not periods:
+        return []
+    first = _period_start(filters.since, filters.period) if filters.since else periods[0].start
+    last = max(_period_start(filters.until or today, filters.period), periods[-1].start)
+    known = {row.start: row for row in periods}
+    filled, at = [], min(first, periods[0].start)
+    while at <= last:
+        filled.append(known.get(at) or PeriodRow(start=at, sums=Sums()))
+        at = _next_period(at, filters.period)
+    return filled
+
+
+def _period_start(day: date, period: str) -> date:
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_period(start: date, period: str) -> date:
+    if period == "month":
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start + timedelta(days=7 if period == "week" else 1)
+
+
 def _section(currency: str) -> CurrencySection:
     return CurrencySection(
         currency=currency, total=Sums(), periods=[], agents=[], customers=[], more_customers=0

@@ -37,10 +37,6 @@ from runs.models import IngestBatch, Run
 from runs.timeline import format_ms
 from studio.tenancy import can, require_capability
 
-# Retrying a batch is ingest administration: the roles that manage ingest keys.
-RETRY_CAPABILITY = "manage_keys"
-
-
 # ── URLs into the run detail page and the compare page ───────────────────────
 
 
@@ -260,7 +256,7 @@ def health(request: HttpRequest) -> HttpResponse:
     report = ingest_health(project=request.project)
     context = {
         "health": report,
-        "can_retry": can(request.role, RETRY_CAPABILITY),
+        "can_retry": can(request.role, "retry_batches"),
         "chart": _chart_bars(report),
         "chart_half": report.peak // 2,
         "ingest_url": request.build_absolute_uri(reverse("runs:api_ingest")),
@@ -286,7 +282,7 @@ def _chart_bars(report) -> list[dict]:
 
 
 @require_POST
-@require_capability(RETRY_CAPABILITY)
+@require_capability("retry_batches")
 def batch_retry_view(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = batch_get(project=request.project, batch_id=batch_id)
     if batch is None:

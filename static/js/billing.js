@@ -3,7 +3,8 @@
    [data-chart="ID"]   draws the Plotly figure in <script id="ID" type="application/json">
                        (built by billing/charts.py). Every "var(--x)" string in it takes
                        the theme's value of --x, so charts follow light and dark.
-   Charts are drawn on load, after every htmx swap, and again when the theme changes.
+   Charts are drawn on load, after every htmx swap or history restore, and again when
+   the theme changes.
 */
 (function () {
   "use strict";
@@ -37,6 +38,8 @@
   }
 
   document.addEventListener("htmx:afterSettle", function (event) { draw(event.target); });
+  // Back/forward restores a saved copy of the page: draw its charts afresh.
+  document.addEventListener("htmx:historyRestore", function () { draw(document); });
 
   var dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)");
   if (dark && dark.addEventListener) dark.addEventListener("change", function () { draw(document); });

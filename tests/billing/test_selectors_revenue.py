@@ -10,6 +10,7 @@ from billing.selectors import (
     FilterError,
     RevenueFilters,
     decimal_text,
+    filled_periods,
     revenue_events_page,
     revenue_summary,
 )
@@ -203,3 +204,23 @@ def test_amounts_are_written_exactly(amount, text):
 def test_a_float_amount_is_refused():
     with pytest.raises(TypeError):
         decimal_text(0.1)
+
+
+def test_the_chart_gets_zeros_for_quiet_days(project, revenue_book):
+    filters = RevenueFilters.from_params({"from": "2026-11-18", "to": "2026-11-21"}, today=TODAY)
+    usd = {s.currency: s for s in revenue_summary(project=project, filters=filters).sections}["USD"]
+
+    filled = filled_periods(usd.periods, filters=filters, today=TODAY)
+
+    assert [(row.start.day, row.sums.net) for row in filled] == [
+        (18, D(0)), (19, D("2.50")), (20, D("14.29")), (21, D(0)),
+    ]  # fmt: skip
+
+
+def test_months_are_filled_month_by_month(project, revenue_book):
+    filters = RevenueFilters.from_params({"range": "all", "period": "month"}, today=TODAY)
+    usd = {s.currency: s for s in revenue_summary(project=project, filters=filters).sections}["USD"]
+    filled = filled_periods(usd.periods, filters=filters, today=date(2027, 1, 9))
+    assert [row.start for row in filled] == [
+        date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1),
+    ]  # fmt: skip

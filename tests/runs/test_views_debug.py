@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from runs.health_selectors import group_rejections, rejection_reason
 from runs.models import IngestBatch
+from studio.tenancy import CAPABILITIES
 from tests.conftest import apply_now, ev, login
 
 STRIPE_TRACEBACK = (
@@ -385,15 +386,41 @@ def test_a_developer_retries_a_failed_batch(batches, teammate, monkeypatch):
     assert sent == [failed.pk]
 
 
-def test_a_viewer_cannot_retry_and_sees_no_retry_button(batches, make_member, monkeypatch):
+def test_owners_and_developers_may_retry_batches():
+    assert CAPABILITIES["retry_batches"] == {"owner", "developer"}
+
+
+@pytest.mark.parametrize("role", ["support", "finance", "viewer"])
+def test_other_roles_cannot_retry_and_see_no_retry_button(batches, make_member, monkeypatch, role):
     monkeypatch.setattr("runs.ingest.enqueue", lambda batch_id: None)
-    viewer = login(make_member("viewer"))
+    member = login(make_member(role))
     failed, _ = batches
 
-    assert 'action="/runs/health/batches/' not in viewer.get("/runs/health/").content.decode()
-    assert viewer.post(f"/runs/health/batches/{failed.pk}/retry/").status_code == 403
+    content = member.get("/runs/health/").content.decode()
+    assert 'action="/runs/health/batches/' not in content
+    assert "An owner or developer can retry it." in content
+    assert member.post(f"/runs/health/batches/{failed.pk}/retry/").status_code == 403
     failed.refresh_from_db()
     assert failed.status == "failed"
+
+
+def test_retrying_follows_the_retry_batches_capability_not_manage_keys(
+    batches, make_member, monkeypatch
+):
+    monkeypatch.setattr("runs.ingest.enqueue", lambda batch_id: None)
+    monkeypatch.setitem(CAPABILITIES, "retry_batches", frozenset({"support"}))
+    monkeypatch.setitem(CAPABILITIES, "manage_keys", frozenset({"viewer"}))
+    failed, _ = batches
+
+    key_manager = login(make_member("viewer"))
+    assert 'action="/runs/health/batches/' not in key_manager.get("/runs/health/").content.decode()
+    assert key_manager.post(f"/runs/health/batches/{failed.pk}/retry/").status_code == 403
+
+    retrier = login(make_member("support"))
+    assert 'action="/runs/health/batches/' in retrier.get("/runs/health/").content.decode()
+    assert retrier.post(f"/runs/health/batches/{failed.pk}/retry/").status_code == 302
+    failed.refresh_from_db()
+    assert failed.status == "pending"
 
 
 def test_retrying_another_organizations_batch_is_not_found(batches, owner_client, monkeypatch):
