@@ -30,8 +30,9 @@ def default_prices_create(model=ModelPrice) -> int:
     return len(rows)
 
 
-def prices_for_org(organization_id: int) -> tuple[list[Price], list[Price]]:
-    """(the organization's own prices, the shipped defaults)."""
+def prices_load(organization_id: int) -> tuple[list[Price], list[Price]]:
+    """(the organization's own prices, the shipped defaults). Read for every batch, never
+    cached: a batch applied just after a price edit must use the new price."""
     own, defaults = [], []
     rows = ModelPrice.objects.filter(
         Q(organization_id=organization_id) | Q(organization__isnull=True)

@@ -52,8 +52,8 @@ def _insert(run: Run, events: list[Event]) -> list[Event]:
                 agent_name, kind, amount, currency, customer, refund_of, metadata, ts)
             SELECT %s, e.event_id, e.external_id, %s, e.agent_name, e.kind, e.amount,
                 e.currency, e.customer, e.refund_of, e.metadata::jsonb, e.ts
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[],
-                        %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+            FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::numeric[],
+                        %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
               AS e(event_id, external_id, agent_name, kind, amount, currency, customer,
                    refund_of, metadata, ts)
             ON CONFLICT DO NOTHING

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from billing.models import ModelPrice
-from billing.prices import price_for, prices_for_org
+from billing.prices import price_for, prices_load
 from billing.pricing import Price, Usage, cost_of, normalize_model
 from runs.models import LlmCall, Run
 from runs.rollups import hour_of
@@ -224,7 +224,7 @@ def calls_reprice(*, organization_id: int | None, scope: RepriceScope) -> Repric
     result.models = sorted(m for m in seen if scope.matches(m))
     if not result.models:
         return result
-    prices = prices_for_org(organization_id)
+    prices = prices_load(organization_id)
     affected = LlmCall.objects.filter(
         project_id__in=project_ids, usage_at__gte=since, model__in=result.models
     )

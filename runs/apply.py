@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing.prices import prices_for_org
+from billing.prices import prices_load
 from billing.revenue import revenue_apply
 from runs import calls, errors, spans_store
 from runs.models import Run
@@ -58,7 +58,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     for event in tokens:
         tokens_by_run[event.run_id].append(event)
 
-    prices = prices_for_org(organization_id)
+    prices = prices_load(organization_id)
     call_changes = calls.calls_apply(
         runs=list(runs.values()),
         tokens=tokens_by_run,
@@ -181,7 +181,10 @@ def _first_times(events: list[Event]) -> dict[str, datetime]:
 
 
 def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -> list[Event]:
-    """Insert events, skipping ones already stored; return the ones that were new."""
+    """Insert events, skipping ones already stored; return the ones that were new.
+
+    Arrays go as binary parameters (%b): as text, every quote in the JSON would be
+    escaped in Python first."""
     if not events:
         return []
     with bulk_cursor() as cursor:
@@ -189,8 +192,8 @@ def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -
             """
             INSERT INTO runs_event (project_id, event_id, ts, run_pk, type, seq, data)
             SELECT %s, e.event_id, e.ts, e.run_pk, e.type, e.seq, e.data::jsonb
-            FROM unnest(%s::text[], %s::timestamptz[], %s::bigint[], %s::text[],
-                        %s::bigint[], %s::text[]) AS e(event_id, ts, run_pk, type, seq, data)
+            FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::text[],
+                        %b::bigint[], %b::text[]) AS e(event_id, ts, run_pk, type, seq, data)
             ON CONFLICT DO NOTHING
             RETURNING event_id, ts
             """,

@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from runs import live
@@ -55,21 +55,27 @@ def enqueue(batch_id: int) -> None:
 
 def batch_apply(batch_id: int) -> ApplyResult | None:
     """Apply one pending batch; None if it is already applied, failed or being applied."""
-    head = IngestBatch.objects.filter(pk=batch_id, status=IngestBatch.Status.PENDING).first()
-    if head is None:
+    pending = IngestBatch.objects.filter(pk=batch_id, status=IngestBatch.Status.PENDING)
+    payload = pending.values_list("payload", flat=True).first()
+    if payload is None:
         return None
     try:
-        events = loads_events(head.payload)
+        events = loads_events(payload)
         ensure_partitions({e.ts.date() for e in events if e.type != "llm_new_token"})
         with transaction.atomic():
             batch = (
-                IngestBatch.objects.select_for_update(skip_locked=True, of=("self",))
+                pending.select_for_update(skip_locked=True, of=("self",))
                 .select_related("project")
-                .filter(pk=batch_id, status=IngestBatch.Status.PENDING)
+                .defer("payload")
                 .first()
             )
             if batch is None:
                 return None
+            # Safe here: the batch row was committed durably before the 202. If the
+            # server crashes before this commit reaches disk, the whole apply, its
+            # "applied" mark included, is undone, and the sweeper applies it again.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
             result = events_apply(
                 project_id=batch.project_id,
                 organization_id=batch.project.organization_id,

@@ -43,7 +43,7 @@ def update_rows(table: str, columns: dict[str, str], rows: list[tuple]) -> None:
         return
     names = list(columns)
     key = names[0]
-    arrays = ", ".join(f"%s::{'text' if t == 'jsonb' else t}[]" for t in columns.values())
+    arrays = ", ".join(f"%b::{'text' if t == 'jsonb' else t}[]" for t in columns.values())
     sets = ", ".join(
         f"{name} = v.{name}::jsonb" if columns[name] == "jsonb" else f"{name} = v.{name}"
         for name in names[1:]

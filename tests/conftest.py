@@ -26,13 +26,15 @@ PASSWORD = "a-long-test-password-42"
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The real hasher is slow by design; tests make many users.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _fast_password_hashing(request, settings):
+    # The real hasher is slow by design, and tests make many users. A server in another
+    # process checks passwords with the real settings, so its tests keep the real hasher.
+    if "asgi_server" not in request.fixturenames:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
-def _fresh_partition_cache():
+def _fresh_caches():
     # Each test's database is rolled back or flushed, partitions included.
     forget_known()
     yield
