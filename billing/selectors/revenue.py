@@ -7,14 +7,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
-from django.db.models.functions import Trunc
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
 from billing.models import RevenueDaily, RevenueEvent
@@ -208,13 +207,28 @@ def revenue_summary(*, project: Project, filters: RevenueFilters) -> RevenueSumm
     with model cost and margin per agent in the USD section. Reads `RevenueDaily` and
     `UsageHourly` only: four queries whatever the number of billing events."""
     daily = _daily(project, filters)
+    period = F("day") if filters.period == "day" else Trunc("day", filters.period)
     by_period = (
-        daily.annotate(start=Trunc("day", filters.period))
+        daily.annotate(start=period)
         .values("currency", "start")
         .annotate(**_money_sums())
         .order_by("currency", "start")
     )
-    by_customer = daily.values("currency", "customer").annotate(**_money_sums()).order_by()
+    # The top customers of each currency, ranked in the database: a project can have
+    # thousands of customers and only TOP_CUSTOMERS are shown.
+    net = F("charges") + F("subscriptions") - F("refunds") - F("credits")
+    by_customer = (
+        daily.values("currency", "customer")
+        .annotate(**_money_sums())
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("currency")], order_by=[net.desc(), F("customer")]
+            ),
+            customers=Window(Count("*"), partition_by=[F("currency")]),
+        )
+        .filter(rank__lte=TOP_CUSTOMERS)
+        .order_by("currency", "rank")
+    )
     # Without the currency and agent filters, so the same rows also list the choices.
     by_agent = list(
         _daily(project, replace(filters, currency="", agent=""))
@@ -236,15 +250,12 @@ def revenue_summary(*, project: Project, filters: RevenueFilters) -> RevenueSumm
         sums = Sums()
         sums.add(row)
         sections[row["currency"]].agents.append(AgentRow(name=row["agent_name"], sums=sums))
-    customers: dict[str, list[CustomerRow]] = defaultdict(list)
     for row in by_customer:
         sums = Sums()
         sums.add(row)
-        customers[row["currency"]].append(CustomerRow(name=row["customer"], sums=sums))
-    for currency, rows in customers.items():
-        rows.sort(key=lambda r: (-r.sums.net, r.name))
-        sections[currency].customers = rows[:TOP_CUSTOMERS]
-        sections[currency].more_customers = max(0, len(rows) - TOP_CUSTOMERS)
+        section = sections[row["currency"]]
+        section.customers.append(CustomerRow(name=row["customer"], sums=sums))
+        section.more_customers = row["customers"] - len(section.customers)
     for section in sections.values():
         section.agents.sort(key=lambda r: (-r.sums.net, r.name))
     if "USD" in sections:

@@ -65,6 +65,16 @@ def compare_url(a: str, b: str = "") -> str:
     return f"{reverse('runs:compare')}?{query.urlencode()}"
 
 
+def checklist_url(run: Run) -> str:
+    """The debug checklist of a failed run; "" for other runs (it has nothing to say)."""
+    if run.status not in FAILED_STATUSES:
+        return ""
+    try:
+        return reverse("runs:checklist", args=[run.run_id])
+    except NoReverseMatch:
+        return ""
+
+
 def link_url(run_id: str, link: Link | None) -> str:
     """Where a check's link goes. A comparison shows the other run first (the one that
     worked, in check 1 and 5), as the divergence line reads."""
@@ -158,6 +168,7 @@ def compare(request: HttpRequest) -> HttpResponse:
             "same_input": [_candidate(a, run) for run in candidates.same_input],
             "same_agent": [_candidate(a, run) for run in candidates.same_agent],
             "a_url": detail_url(a),
+            "a_checklist_url": checklist_url(candidates.run),
         }
         return render(request, "runs/compare.html", context)
     comparison = run_comparison(project=request.project, run_id_a=a, run_id_b=b)
@@ -170,6 +181,8 @@ def compare(request: HttpRequest) -> HttpResponse:
         "c": comparison,
         "a_url": detail_url(a),
         "b_url": detail_url(b),
+        "a_checklist_url": checklist_url(comparison.a),
+        "b_checklist_url": checklist_url(comparison.b),
         "swap_url": compare_url(b, a),
         "pick_url": compare_url(a),
         "summary": _summary_rows(comparison.a, comparison.b),

@@ -224,3 +224,12 @@ def test_months_are_filled_month_by_month(project, revenue_book):
     assert [row.start for row in filled] == [
         date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1),
     ]  # fmt: skip
+
+
+def test_only_the_top_customers_are_listed_with_a_count_of_the_rest(
+    project, revenue_book, monkeypatch
+):
+    monkeypatch.setattr("billing.selectors.revenue.TOP_CUSTOMERS", 2)
+    usd = summary(project)["USD"]
+    assert [row.name for row in usd.customers] == ["cus_c", "cus_a"]
+    assert usd.more_customers == 2  # (none) and cus_b

@@ -256,6 +256,21 @@ def test_compare_lines_up_the_timelines_and_marks_the_first_divergence(scenario,
     assert re.search(r'dbg-diff--only_b">\s*<th scope="row" class="mono">image', content)
 
 
+def test_compare_links_to_both_runs_and_to_the_failed_runs_checklist(scenario, owner_client):
+    content = owner_client.get("/runs/compare/?a=run_local&b=run_cloud").content.decode()
+
+    assert '<a href="/runs/run_local/">Open run</a>' in content
+    assert '<a href="/runs/run_cloud/">Open run</a>' in content
+    assert '<a href="/runs/run_cloud/checklist/">Debug checklist</a>' in content
+    assert "/runs/run_local/checklist/" not in content  # it succeeded: nothing to check
+
+
+def test_compare_without_runs_suggests_ticking_two_in_the_runs_list(owner_client):
+    content = owner_client.get("/runs/compare/").content.decode()
+
+    assert 'Or tick two runs in the <a href="/runs/">runs list</a>.' in content
+
+
 def test_compare_without_b_offers_runs_with_the_same_input_first(scenario, owner_client):
     apply_now(
         scenario,

@@ -79,6 +79,13 @@ def test_new_project_is_shown_how_to_send_its_first_events(client, project):
     assert "application/x-ndjson" in body
 
 
+def test_a_project_without_runs_points_to_ingest_health(client, project):
+    body = client.get(URL).content.decode()
+    assert "Sent events but see nothing?" in body
+    assert '<a href="/runs/health/">Check ingest health</a>' in body
+    assert "refused events and pending batches show there" in body
+
+
 def test_filters_that_match_nothing_say_so_and_offer_to_clear_them(client, project):
     make_runs(project, {"run_id": "run_a"})
     response = client.get(URL, {"status": "failed"})
@@ -108,6 +115,42 @@ def test_a_failed_run_shows_its_error(client, project):
     make_runs(project, {"run_id": "run_a", "status": "failed", "error": error})
     body = client.get(URL).content.decode()
     assert "KeyError: &#x27;STRIPE_API_KEY&#x27;" in body
+
+
+# Links to ingest health and compare -------------------------------------------------------
+
+
+def test_the_page_header_links_to_ingest_health(client, project):
+    make_runs(project, {"run_id": "run_a"})
+    body = client.get(URL).content.decode()
+    header = body.split('<div class="page-header__actions">')[1].split("</div>")[0]
+    assert 'href="/runs/health/"' in header and ">Ingest health</a>" in header
+
+
+def test_each_row_has_a_compare_checkbox_and_the_compare_bar_waits_for_ticks(client, project):
+    make_runs(project, {"run_id": "run_a"}, {"run_id": "run_b", "started": 60})
+    response = client.get(URL)
+    body = response.content.decode()
+    boxes = re.findall(r'<input type="checkbox" value="([^"]+)" data-compare-pick', body)
+    assert boxes == shown_run_ids(response) == ["run_b", "run_a"]
+    assert 'aria-label="Tick run_a to compare"' in body
+    assert re.search(r'data-compare-bar data-compare-url="/runs/compare/"[^>]*hidden>', body)
+    # Without JavaScript the Compare button still reaches the compare page.
+    assert '<a class="btn btn--small" href="/runs/compare/" data-compare-go>Compare</a>' in body
+
+
+def test_rows_loaded_by_htmx_have_their_compare_checkbox_too(client, project):
+    make_runs(project, {"run_id": "run_a", "status": "failed"})
+    partial = client.get(URL, {"status": "failed"}, headers=HTMX).content.decode()
+    assert '<input type="checkbox" value="run_a" data-compare-pick' in partial
+    assert "data-compare-bar" not in partial  # the bar stays outside the swapped results
+
+
+def test_a_run_id_in_the_compare_checkbox_is_escaped(client, project):
+    make_runs(project, {"run_id": 'run_"><b>x'})
+    body = client.get(URL).content.decode()
+    assert 'value="run_&quot;&gt;&lt;b&gt;x" data-compare-pick' in body
+    assert "<b>x" not in body
 
 
 # Filters ---------------------------------------------------------------------------------
