@@ -16,7 +16,7 @@ def a_failed_run(run_id: str = "run_1") -> list[dict]:
     return [
         ev("run_start", run_id, at=0, seq=0, inputs={"invoice": 42}, environment="cloud",
            config={"required_env": ["STRIPE_API_KEY"]}),
-        ev("tool_start", run_id, at=1, seq=1, tool_name="search", input_str="overdue", span_id="t1"),
+        ev("tool_start", run_id, at=1, seq=1, tool_name="search", input_str="due", span_id="t1"),
         ev("tool_end", run_id, at=2, seq=2, tool_name="search", output=["inv-42"], span_id="t1"),
         ev("llm_new_token", run_id, at=3, seq=3, token="Hel", model="gpt-4o", call_id="c1"),
         ev("llm_new_token", run_id, at=3.1, seq=4, token="lo ", model="gpt-4o", call_id="c1"),
@@ -215,9 +215,8 @@ def test_revenue_is_stored_once_per_external_id_and_never_mixes_currencies(proje
 
 def test_errors_with_different_ids_group_together(project):
     for n in range(3):
-        apply_now(project, [
-            ev("error", f"r{n}", error={"type": "TimeoutError", "message": f"request {n}42 timed out"})
-        ])  # fmt: skip
+        error = {"type": "TimeoutError", "message": f"request {n}42 timed out"}
+        apply_now(project, [ev("error", f"r{n}", error=error)])
 
     group = ErrorGroup.objects.get(project=project)
     assert (group.event_count, group.run_count) == (3, 3)
