@@ -21,7 +21,7 @@ from django.db import transaction
 from billing.models import ModelPrice
 from billing.prices import price_for, prices_load
 from billing.pricing import Price, Usage, cost_of, normalize_model
-from runs.models import LlmCall, Run
+from runs.models import LlmCall, Run, UsageHourly
 from runs.rollups import hour_of
 from studio.models import Organization, Project
 from studio.sql import upsert_add
@@ -216,8 +216,11 @@ def calls_reprice(*, organization_id: int | None, scope: RepriceScope) -> Repric
     if not project_ids:
         return result
     since = datetime.combine(scope.since, time.min, tzinfo=UTC)
+    # The models used since then, from the hourly rollup (indexed by project and hour)
+    # rather than from every call.
     seen = (
-        LlmCall.objects.filter(project_id__in=project_ids, usage_at__gte=since)
+        UsageHourly.objects.filter(project_id__in=project_ids, hour__gte=since)
+        .exclude(model="")
         .values_list("model", flat=True)
         .distinct()
     )
@@ -228,18 +231,9 @@ def calls_reprice(*, organization_id: int | None, scope: RepriceScope) -> Repric
     affected = LlmCall.objects.filter(
         project_id__in=project_ids, usage_at__gte=since, model__in=result.models
     )
-    after_run = 0
-    while True:
-        run_ids = list(
-            affected.filter(run_id__gt=after_run)
-            .order_by("run_id")
-            .values_list("run_id", flat=True)
-            .distinct()[:RUNS_PER_CHUNK]
-        )
-        if not run_ids:
-            break
-        _reprice_runs(run_ids, affected, prices, result)
-        after_run = run_ids[-1]
+    run_ids = list(affected.order_by("run_id").values_list("run_id", flat=True).distinct())
+    for start in range(0, len(run_ids), RUNS_PER_CHUNK):
+        _reprice_runs(run_ids[start : start + RUNS_PER_CHUNK], affected, prices, result)
     log.info("re-priced organization %s: %s", organization_id, result)
     return result
 

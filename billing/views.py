@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
 
 from billing import charts
 from billing.forms import PriceForm
@@ -127,8 +128,13 @@ def revenue(request: HttpRequest) -> HttpResponse:
         "kinds": REVENUE_KINDS,
         "periods": PERIODS,
     }
-    template = "billing/revenue.html#body" if request.htmx else "billing/revenue.html"
-    return render(request, template, context)
+    if not request.htmx:
+        return render(request, "billing/revenue.html", context)
+    # The form sends every field, empty ones too: push the tidy URL of these filters.
+    response = render(request, "billing/revenue.html#body", context)
+    return push_url(
+        response, f"{request.path}?{context['query']}" if context["query"] else request.path
+    )
 
 
 def _revenue_chart(section: CurrencySection, filters: RevenueFilters) -> dict:
@@ -246,7 +252,10 @@ def _add_initial(request: HttpRequest, table) -> dict:
         return initial
     model = request.GET.get("model", "").strip()[:200]
     if model:
-        return {"model_pattern": normalize_model(model), "match": "exact"}
+        # From the day its first unpriced call was seen, so saving prices all of them.
+        seen = next((row for row in table.unpriced if row.model == model), None)
+        first = seen.first_seen.astimezone(UTC).date() if seen else timezone.now().date()
+        return {"model_pattern": normalize_model(model), "match": "exact", "effective_from": first}
     return {"effective_from": timezone.now().date()}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Min, Q
 
 from billing.models import ModelPrice
 from runs.models import LlmCall
@@ -17,6 +17,7 @@ from studio.models import Organization, Project
 class UnpricedModel:
     model: str
     calls: int
+    first_seen: datetime
     last_seen: datetime
 
 
@@ -37,12 +38,12 @@ def price_table(*, organization: Organization) -> PriceTable:
     own = [r for r in rows if r.organization_id]
     projects = Project.objects.filter(organization=organization).values("id")
     unpriced = [
-        UnpricedModel(model=row["model"], calls=row["calls"], last_seen=row["last_seen"])
+        UnpricedModel(**row)
         for row in LlmCall.objects.filter(
             project_id__in=projects, usage_at__isnull=False, cost__isnull=True
         )
         .values("model")
-        .annotate(calls=Count("id"), last_seen=Max("usage_at"))
+        .annotate(calls=Count("id"), first_seen=Min("usage_at"), last_seen=Max("usage_at"))
         .order_by("-calls", "model")
     ]
     calls_by_price = dict(

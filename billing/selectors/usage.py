@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import F, IntegerField, QuerySet, Sum
-from django.db.models.expressions import RawSQL
+from django.db.models import DateTimeField, F, Func, QuerySet, Sum, Value
 from django.utils import timezone
 
 from runs.models import DurationHourly, UsageHourly
@@ -137,7 +136,8 @@ def usage_report(
     end = _ceil_to(_hour_floor(now or timezone.now()) + timedelta(hours=1), step)
     start = end - length
     buckets = [start + i * step for i in range(length // step)]
-    bucket_of = BucketIndex(start, step)
+    index = {b: i for i, b in enumerate(buckets)}
+    bucket_of = DateBin(step, "hour", start)
     rows = UsageHourly.objects.filter(project_id=project.id, hour__gte=start, hour__lt=end)
 
     token_field = _GROUP_FIELD[params.group]
@@ -162,7 +162,7 @@ def usage_report(
     total = TokenRow(name="All")
     for row in token_sums:
         name = _group_name(params.group, row["group"])
-        i = row["b"]
+        i = index[row["b"]]
         group_row = token_rows.setdefault(name, TokenRow(name=name))
         for target in (group_row, total):
             for name_ in _TOKEN_SUMS:
@@ -189,7 +189,7 @@ def usage_report(
     run_total = RunRow(name="All")
     for row in run_sums:
         name = _group_name(params.runs_group, row["group"])
-        i = row["b"]
+        i = index[row["b"]]
         group_row = run_rows.setdefault(name, RunRow(name=name))
         for target in (group_row, run_total):
             for name_ in ("runs", "finished", "failures", "duration_ms_sum"):
@@ -199,7 +199,7 @@ def usage_report(
         finished[i] += row["finished"]
 
     durations = DurationHourly.objects.filter(project_id=project.id, hour__gte=start, hour__lt=end)
-    latency = _latency(durations, bucket_of, len(buckets), params.runs_group, run_rows, run_total)
+    latency = _latency(durations, bucket_of, index, params.runs_group, run_rows, run_total)
     return UsageReport(
         params=params,
         start=start,
@@ -227,8 +227,8 @@ _TOKEN_SUMS = (
 
 def _latency(
     durations: QuerySet[DurationHourly],
-    bucket_of: BucketIndex,
-    bucket_count: int,
+    bucket_of: DateBin,
+    index: dict[datetime, int],
     group: str,
     run_rows: dict[str, RunRow],
     run_total: RunRow,
@@ -240,12 +240,12 @@ def _latency(
         .annotate(count=Sum("count"))
         .order_by()
     )
-    per_time: list[dict[int, int]] = [defaultdict(int) for _ in range(bucket_count)]
+    per_time: list[dict[int, int]] = [defaultdict(int) for _ in index]
     per_group: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     overall: dict[int, int] = defaultdict(int)
     for row in histograms:
         name = _group_name(group, row["group"])
-        per_time[row["b"]][row["bucket"]] += row["count"]
+        per_time[index[row["b"]]][row["bucket"]] += row["count"]
         per_group[name][row["bucket"]] += row["count"]
         overall[row["bucket"]] += row["count"]
     for name, histogram in per_group.items():
@@ -306,16 +306,15 @@ def _ceil_to(ts: datetime, step: timedelta) -> datetime:
     return midnight + steps * step
 
 
-class BucketIndex(RawSQL):
-    """Which time bucket an hourly row falls in, as a 0-based number: integers travel
-    and group faster than timestamps (a 90-day page reads ~15,000 histogram rows)."""
+class DateBin(Func):
+    """PostgreSQL's date_bin(stride, ts, origin): the start of the stride holding ts.
+    (Cheaper in the database than computing a bucket number from the epoch.)"""
 
-    def __init__(self, origin: datetime, stride: timedelta) -> None:
-        super().__init__(
-            "floor(extract(epoch from (hour - %s)) / %s)::integer",
-            (origin, stride.total_seconds()),
-            output_field=IntegerField(),
-        )
+    function = "date_bin"
+    output_field = DateTimeField()
+
+    def __init__(self, stride: timedelta, field: str, origin: datetime) -> None:
+        super().__init__(Value(stride), F(field), Value(origin))
 
 
 def usage_exists(*, project: Project) -> bool:

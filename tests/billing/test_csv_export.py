@@ -3,6 +3,7 @@ decimal strings (the book is in tests/billing/conftest.py)."""
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -121,3 +122,11 @@ def test_the_export_reads_rows_through_a_chunked_cursor(owner_client, project, m
     monkeypatch.setattr(QuerySet, "iterator", spy)
     b"".join(owner_client.get(EXPORT).streaming_content)
     assert seen["chunk_size"] == 2000
+
+
+def test_the_page_shows_the_same_amounts_as_the_csv(owner_client, project, revenue_book):
+    page = owner_client.get("/revenue/?range=all").content.decode()
+    shown = re.findall(r'data-amount="([^"]+)"><span[^>]*>([^<]+)<', page)
+
+    assert [text for _, text in shown] == [amount for amount, _ in shown]
+    assert [amount for amount, _ in shown] == [r["amount"] for r in export(owner_client)]

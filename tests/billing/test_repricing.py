@@ -266,6 +266,19 @@ def test_sums_stay_exact_over_many_small_calls(org, project):
     }  # fmt: skip
 
 
+def test_many_runs_are_repriced_chunk_by_chunk(org, project, monkeypatch):
+    monkeypatch.setattr("billing.services.RUNS_PER_CHUNK", 2)
+    for n in range(5):
+        apply_now(project, usage_run(f"r{n}", at=n * 60, input_tokens=1000, output_tokens=200))
+
+    price = price_create(organization=org, data=gpt4o_price(date(2026, 11, 15)))
+    result = calls_reprice(organization_id=org.id, scope=scope_of(None, price))
+
+    # 5 × (1000 × 2.00/1M + 200 × 8.00/1M) = 5 × 0.0036 = 0.018
+    assert result.runs_changed == 5
+    assert totals(project)["rollup"] == (D("0.018"), 0)
+
+
 def test_saving_a_price_queues_repricing_after_the_commit(
     org, project, django_capture_on_commit_callbacks
 ):

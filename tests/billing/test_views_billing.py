@@ -210,7 +210,7 @@ def test_a_refund_links_to_the_charge_it_refunds(owner_client, revenue_book):
     assert "charge=ch_3" in page
 
     only = owner_client.get("/revenue/?range=all&charge=ch_3").content.decode()
-    assert "Showing charge" in only
+    assert "The event list below shows charge" in only
     assert only.count('data-event="') == 2  # the charge and its refund
 
 
@@ -355,3 +355,15 @@ def test_billing_events_are_read_only_in_the_admin(admin_client, revenue_book):
     assert page.status_code == 200
     assert "ch_3" in page.content.decode()
     assert admin_client.get("/admin/billing/revenueevent/add/").status_code == 403
+
+
+def test_the_export_link_follows_the_filters(owner_client, revenue_book):
+    body = owner_client.get("/revenue/?range=all&currency=USD&kind=refund", **HX).content.decode()
+    assert 'href="/revenue/export.csv?range=all&amp;currency=USD&amp;kind=refund"' in body
+
+
+def test_a_filter_change_pushes_the_tidy_url(owner_client, revenue_book):
+    response = owner_client.get(
+        "/revenue/?from=&to=&currency=USD&agent=&customer=&kind=&period=day&range=all", **HX
+    )
+    assert response["HX-Push-Url"] == "/revenue/?range=all&currency=USD"
