@@ -38,7 +38,7 @@ from runs.timeline import (
 )
 from studio.models import Project
 
-ROW_CAP = 800  # timeline rows per page: a page stays under ~450 KB of HTML
+ROW_CAP = 250  # timeline rows per page: rendering more takes the page past 100 ms
 LOG_PAGE = 200  # log lines per page
 LOG_BUCKETS = 240  # log markers on the log lane, at most
 LOG_MESSAGE_CHARS = 4000  # longer log lines are cut on the page (the API has them whole)

@@ -107,14 +107,17 @@ class Run(models.Model):
             models.UniqueConstraint(fields=["project", "run_id"], name="run_id_per_project")
         ]
         indexes = [
-            models.Index(fields=["project", "-started_at", "-id"], name="run_started_idx"),
+            # The INCLUDE columns let the runs list count statuses by index-only scans.
+            models.Index(
+                fields=["project", "-started_at", "-id"],
+                name="run_started_idx",
+                include=["environment", "status", "stalled"],
+            ),
             models.Index(fields=["project", "status", "-started_at", "-id"], name="run_status_idx"),
             models.Index(
-                fields=["project", "agent_name", "-started_at", "-id"], name="run_agent_idx"
-            ),
-            models.Index(
-                fields=["project", "agent_name", "status", "-started_at", "-id"],
-                name="run_agent_status_idx",
+                fields=["project", "agent_name", "-started_at", "-id"],
+                name="run_agent_idx",
+                include=["status", "stalled"],
             ),
             models.Index(
                 fields=["project", "-duration_ms", "-id"],
