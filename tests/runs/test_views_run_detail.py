@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import ModelPrice
+from runs.detail_selectors import ROW_CAP
 from runs.models import Run
 from tests.conftest import apply_now, ev, login
 
@@ -451,5 +452,5 @@ def test_a_run_with_more_rows_than_the_cap_shows_a_page_of_them_in_under_500_kb(
     apply_now(project, events)
     html = owner_client.get("/runs/run_wide/").content
     assert len(html) < 500_000
-    assert html.count(b"data-row data-key") == 800
+    assert html.count(b"data-row data-key") == ROW_CAP
     assert b'id="rows-more"' in html
