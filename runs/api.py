@@ -101,23 +101,17 @@ def runs_list(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def run_detail(request: HttpRequest, run_id: str) -> JsonResponse:
-    key = _key_or_error(request, "read")
-    if isinstance(key, JsonResponse):
-        return key
-    run = run_get(key.project, run_id)
-    if run is None:
-        return _error(404, f"no run {run_id!r} in this project")
+    run = _run_or_error(request, run_id)
+    if isinstance(run, JsonResponse):
+        return run
     return JsonResponse(serializers.run_full(run))
 
 
 @require_GET
 def run_events(request: HttpRequest, run_id: str) -> JsonResponse:
-    key = _key_or_error(request, "read")
-    if isinstance(key, JsonResponse):
-        return key
-    run = run_get(key.project, run_id)
-    if run is None:
-        return _error(404, f"no run {run_id!r} in this project")
+    run = _run_or_error(request, run_id)
+    if isinstance(run, JsonResponse):
+        return run
     try:
         page = serializers.events_page(
             run,
@@ -128,6 +122,17 @@ def run_events(request: HttpRequest, run_id: str) -> JsonResponse:
     except FilterError as error:
         return _error(400, str(error))
     return JsonResponse(page)
+
+
+def _run_or_error(request: HttpRequest, run_id: str):
+    """The key's project's run, or the JSON error to answer with."""
+    key = _key_or_error(request, "read")
+    if isinstance(key, JsonResponse):
+        return key
+    run = run_get(key.project, run_id)
+    if run is None:
+        return _error(404, f"no run {run_id!r} in this project")
+    return run
 
 
 def _limit(value: str | None, *, default: int = 50, maximum: int = 200) -> int:

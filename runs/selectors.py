@@ -132,16 +132,19 @@ def runs_page(
 ) -> RunPage:
     """One page of runs, newest first (or longest first), by keyset: stable while new
     runs arrive, and as fast on page 1,000 as on page 1."""
+    return _keyset_page(runs_filtered(project, filters), filters.sort, cursor, limit)
+
+
+def _keyset_page(runs: QuerySet[Run], sort: str, cursor: str | None, limit: int) -> RunPage:
     limit = max(1, min(limit, MAX_PAGE))
-    runs = runs_filtered(project, filters)
-    if filters.sort == "duration":
+    if sort == "duration":
         runs = runs.filter(duration_ms__isnull=False).order_by("-duration_ms", "-id")
     else:
         runs = runs.order_by("-started_at", "-id")
     if cursor:
-        runs = runs.filter(_after(cursor, filters.sort))
+        runs = runs.filter(_after(cursor, sort))
     rows = list(runs.defer("inputs", "outputs", "runtime", "config", "search")[: limit + 1])
-    next_cursor = _cursor_of(rows[limit - 1], filters.sort) if len(rows) > limit else None
+    next_cursor = _cursor_of(rows[limit - 1], sort) if len(rows) > limit else None
     return RunPage(runs=rows[:limit], next_cursor=next_cursor)
 
 
@@ -280,17 +283,8 @@ def run_list_page(
     """
     if not filters.stalled or filters.statuses:
         return runs_page(project, filters, cursor=cursor, limit=limit)
-    limit = max(1, min(limit, MAX_PAGE))
-    runs = runs_filtered(project, filters).filter(status_terminal=False)
-    if filters.sort == "duration":
-        runs = runs.filter(duration_ms__isnull=False).order_by("-duration_ms", "-id")
-    else:
-        runs = runs.order_by("-started_at", "-id")
-    if cursor:
-        runs = runs.filter(_after(cursor, filters.sort))
-    rows = list(runs.defer("inputs", "outputs", "runtime", "config", "search")[: limit + 1])
-    next_cursor = _cursor_of(rows[limit - 1], filters.sort) if len(rows) > limit else None
-    return RunPage(runs=rows[:limit], next_cursor=next_cursor)
+    unfinished = runs_filtered(project, filters).filter(status_terminal=False)
+    return _keyset_page(unfinished, filters.sort, cursor, limit)
 
 
 def run_agent_names(*, project: Project, limit: int = MAX_AGENT_NAMES) -> list[str]:
