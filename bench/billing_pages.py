@@ -13,10 +13,12 @@ rollups as 50M events would leave them, plus 1M billing events, straight in SQL
   usage: 10 agents × 3 environments × 2 models each, every hour of 90 days
          → 129,600 token rows + 64,800 run rows in runs_usagehourly (2.1M runs,
            10M LLM calls), and 15 duration buckets per hour × agent × environment
-           → 972,000 rows in runs_durationhourly
+           → 972,000 rows in runs_durationhourly; their sums per day in
+           runs_usagedaily and runs_durationdaily, as the worker keeps them
   revenue: 1,000,000 billing events over 90 days (USD 70%, EUR 20%, GBP 10%; 5,000
            customers; charges, subscriptions, refunds, credits, payouts), rolled up
-           into billing_revenuedaily the way the worker does
+           into billing_revenuedaily the way the worker does, and from it into
+           billing_revenueweekly, billing_revenuemonthly and billing_revenueagentdaily
 
 Then it times each page through Django's test client (the whole view: middleware,
 queries, templates), 50 requests each, and prints p50 / p95 in ms, and the time to
@@ -28,6 +30,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -98,6 +101,30 @@ def fill(project_id: int) -> None:
             """,
         ),
         (
+            "usage daily",
+            """
+            INSERT INTO runs_usagedaily (project_id, day, agent_name, model, environment,
+                runs, failures, finished, duration_ms_sum, llm_calls, input_tokens,
+                output_tokens, cache_read_tokens, cache_write_tokens, cost, unpriced_calls)
+            SELECT project_id, (hour AT TIME ZONE 'UTC')::date, agent_name, model,
+                environment, sum(runs), sum(failures), sum(finished), sum(duration_ms_sum),
+                sum(llm_calls), sum(input_tokens), sum(output_tokens),
+                sum(cache_read_tokens), sum(cache_write_tokens), sum(cost),
+                sum(unpriced_calls)
+            FROM runs_usagehourly GROUP BY 1, 2, 3, 4, 5
+            """,
+        ),
+        (
+            "duration daily",
+            """
+            INSERT INTO runs_durationdaily (project_id, day, agent_name, environment, bucket,
+                count)
+            SELECT project_id, (hour AT TIME ZONE 'UTC')::date, agent_name, environment,
+                bucket, sum(count)
+            FROM runs_durationhourly GROUP BY 1, 2, 3, 4, 5
+            """,
+        ),
+        (
             "billing events",
             f"""
             INSERT INTO billing_revenueevent (project_id, event_id, external_id, run_id,
@@ -128,6 +155,38 @@ def fill(project_id: int) -> None:
                 coalesce(sum(amount) FILTER (WHERE kind = 'credit'), 0),
                 coalesce(sum(amount) FILTER (WHERE kind = 'payout'), 0), count(*)
             FROM billing_revenueevent GROUP BY 2, 3, 4, 5
+            """,
+        ),
+        (
+            "billing weekly",
+            """
+            INSERT INTO billing_revenueweekly (project_id, week, agent_name, customer,
+                currency, charges, subscriptions, refunds, credits, payouts, events)
+            SELECT project_id, day - (extract(day FROM day)::integer - 1) %% 7, agent_name,
+                customer, currency, sum(charges), sum(subscriptions), sum(refunds),
+                sum(credits), sum(payouts), sum(events)
+            FROM billing_revenuedaily GROUP BY 1, 2, 3, 4, 5
+            """,
+        ),
+        (
+            "billing monthly",
+            """
+            INSERT INTO billing_revenuemonthly (project_id, month, agent_name, customer,
+                currency, charges, subscriptions, refunds, credits, payouts, events)
+            SELECT project_id, date_trunc('month', day)::date, agent_name, customer,
+                currency, sum(charges), sum(subscriptions), sum(refunds), sum(credits),
+                sum(payouts), sum(events)
+            FROM billing_revenuedaily GROUP BY 1, 2, 3, 4, 5
+            """,
+        ),
+        (
+            "billing per agent",
+            """
+            INSERT INTO billing_revenueagentdaily (project_id, day, agent_name, currency,
+                charges, subscriptions, refunds, credits, payouts, events)
+            SELECT project_id, day, agent_name, currency, sum(charges), sum(subscriptions),
+                sum(refunds), sum(credits), sum(payouts), sum(events)
+            FROM billing_revenuedaily GROUP BY 1, 2, 3, 4
             """,
         ),
     ]
@@ -161,6 +220,7 @@ def run(requests: int) -> None:
     django.setup()
     setup_test_environment()
     from django.core.management import call_command
+    from django.utils import timezone
 
     from studio.services import member_set, organization_get_or_create, project_get_or_create
 
@@ -174,6 +234,11 @@ def run(requests: int) -> None:
 
     client = Client()
     client.force_login(owner)
+    # A custom range whose both ends fall mid-month: the most daily rows the customer
+    # table reads beside the monthly ones (about half a month at each end).
+    last_month = timezone.now().date().replace(day=1) - timedelta(days=1)
+    since = (last_month.replace(day=1) - timedelta(days=1)).replace(day=16)
+    until = last_month.replace(day=15)
     pages = [
         "/usage/?range=24h&group=model",
         "/usage/?range=7d&group=model",
@@ -185,6 +250,7 @@ def run(requests: int) -> None:
         "/revenue/?range=90d&period=week&currency=USD",
         "/revenue/?range=all&customer=cus_42",
         "/revenue/?range=all&kind=refund",
+        f"/revenue/?from={since}&to={until}",
     ]
     print(f"\n{'page (server-side, Django test client)':<52} {'p50 ms':>8} {'p95 ms':>8}")
     for path in pages:

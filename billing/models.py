@@ -95,3 +95,79 @@ class RevenueDaily(models.Model):
                 name="revenue_daily_key",
             )
         ]
+        indexes = [
+            # The page filtered to one customer reads only that customer's days.
+            models.Index(
+                fields=["project_id", "customer", "day"], name="revenue_daily_customer_idx"
+            )
+        ]
+
+
+class RevenueSums(models.Model):
+    """The sums every revenue rollup keeps (as `RevenueDaily`'s)."""
+
+    charges = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    subscriptions = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    refunds = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    credits = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    payouts = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    events = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class RevenueWeekly(RevenueSums):
+    """`RevenueDaily` summed per week of the month: days 1–7, 8–14, 15–21, 22–28 and
+    29 to the end (`week` is the first of them). Not calendar weeks: these nest in
+    months, so the customer table can read a range's edges a week at a time."""
+
+    project_id = models.IntegerField()
+    week = models.DateField()
+    agent_name = models.CharField(max_length=200)
+    customer = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "week", "agent_name", "customer", "currency"],
+                name="revenue_weekly_key",
+            )
+        ]
+
+
+class RevenueMonthly(RevenueSums):
+    """`RevenueDaily` summed per calendar month (`month` is its first day)."""
+
+    project_id = models.IntegerField()
+    month = models.DateField()
+    agent_name = models.CharField(max_length=200)
+    customer = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "month", "agent_name", "customer", "currency"],
+                name="revenue_monthly_key",
+            )
+        ]
+
+
+class RevenueAgentDaily(RevenueSums):
+    """`RevenueDaily` without the customer: day × agent × currency. What the time
+    series and the per-agent table read."""
+
+    project_id = models.IntegerField()
+    day = models.DateField()
+    agent_name = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "day", "agent_name", "currency"],
+                name="revenue_agent_daily_key",
+            )
+        ]

@@ -1,4 +1,6 @@
-"""Revenue events: stored once (by event_id and external_id), rolled up per day."""
+"""Revenue events: stored once (by event_id and external_id), rolled up per day
+(day × agent × customer × currency), and from the same sums per week of the month,
+per month, and per day without the customer."""
 
 import json
 from collections import defaultdict
@@ -6,7 +8,11 @@ from decimal import Decimal
 
 from runs.models import Run
 from runs.protocol import Event
+from runs.rollups import month_key, regroup, week_key
 from studio.sql import bulk_cursor, upsert_add
+
+# (day, agent, customer, currency) → {"charges": …, "events": …}: what new events add.
+RevenueRollup = dict[tuple, dict[str, Decimal | int]]
 
 # How each kind moves net revenue. Payouts are money paid out, shown apart from net.
 NET_SIGN = {"charge": 1, "subscription": 1, "refund": -1, "credit": -1, "payout": 0}
@@ -19,24 +25,28 @@ _ROLLUP_FIELD = {
 }
 
 
-def revenue_apply(*, run: Run, events: list[Event]) -> None:
-    """Store new revenue events of a run; add the ones not seen before to the rollups."""
+def revenue_apply(*, run: Run, events: list[Event], rollup: RevenueRollup | None = None) -> None:
+    """Store new revenue events of a run; add the ones not seen before to `rollup`, for
+    the caller to write once per batch with `revenue_rollups_write` (without one, they
+    are written at once)."""
     if not events:
         return
     new = _insert(run, events)
     if not new:
         return
-    daily: dict[tuple, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    daily = rollup if rollup is not None else {}
     for event in new:
         data = event.data
         amount = Decimal(data["amount"])
         key = (event.ts.date(), _agent(run, event), data.get("customer") or "", data["currency"])
-        daily[key][_ROLLUP_FIELD[data["kind"]]] += amount
-        daily[key]["events"] += 1
+        sums = daily.setdefault(key, defaultdict(int))
+        sums[_ROLLUP_FIELD[data["kind"]]] += amount
+        sums["events"] += 1
         if NET_SIGN[data["kind"]]:
             net = Decimal(run.revenue.get(data["currency"], "0"))
             run.revenue[data["currency"]] = str(net + NET_SIGN[data["kind"]] * amount)
-    _upsert_daily(run.project_id, daily)
+    if rollup is None:
+        revenue_rollups_write(project_id=run.project_id, daily=daily)
 
 
 def _agent(run: Run, event: Event) -> str:
@@ -81,11 +91,31 @@ def _insert(run: Run, events: list[Event]) -> list[Event]:
 _SUMS = ("charges", "subscriptions", "refunds", "credits", "payouts", "events")
 
 
-def _upsert_daily(project_id: int, daily: dict[tuple, dict[str, Decimal]]) -> None:
-    rows = [(project_id, *key, *(daily[key][name] for name in _SUMS)) for key in sorted(daily)]
-    upsert_add(
-        "billing_revenuedaily",
-        ("project_id", "day", "agent_name", "customer", "currency"),
-        _SUMS,
-        rows,
+def revenue_rollups_write(*, project_id: int, daily: RevenueRollup) -> None:
+    """Add what new events sum to per day × agent × customer × currency into
+    `RevenueDaily`, and the same sums into `RevenueWeekly`, `RevenueMonthly` and
+    `RevenueAgentDaily` (without the customer): the coarser tables stay exact sums of
+    the daily one. Tables in one order, rows sorted by key, as every worker does."""
+    keys = ("agent_name", "customer", "currency")
+    _upsert("billing_revenuedaily", ("day", *keys), project_id, daily)
+    _upsert("billing_revenueweekly", ("week", *keys), project_id, regroup(daily, week_key))
+    _upsert("billing_revenuemonthly", ("month", *keys), project_id, regroup(daily, month_key))
+    _upsert(
+        "billing_revenueagentdaily",
+        ("day", "agent_name", "currency"),
+        project_id,
+        regroup(daily, agent_day_key),
     )
+
+
+def agent_day_key(key: tuple) -> tuple:
+    """The per-agent key of a daily one: (day, agent, customer, currency) less the customer."""
+    day, agent, _customer, currency = key
+    return (day, agent, currency)
+
+
+def _upsert(table: str, keys: tuple[str, ...], project_id: int, rollup: RevenueRollup) -> None:
+    rows = [
+        (project_id, *key, *(rollup[key].get(name, 0) for name in _SUMS)) for key in sorted(rollup)
+    ]
+    upsert_add(table, ("project_id", *keys), _SUMS, rows)

@@ -1,9 +1,10 @@
 """Writes for billing: the price table, and re-pricing the calls a price change affects.
 
 Re-pricing recomputes each affected LLM call from its stored usage with the current
-price table, then moves its run's cost and unpriced-call count, and the hourly usage
-rollup, by the difference. It is idempotent (it compares with what is stored, under
-the run's lock), so running it twice, or alongside the ingest workers, is safe.
+price table, then moves its run's cost and unpriced-call count, and the hourly and
+daily usage rollups, by the difference. It is idempotent (it compares with what is
+stored, under the run's lock), so running it twice, or alongside the ingest workers,
+is safe.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from billing.models import ModelPrice
 from billing.prices import price_for, prices_load
 from billing.pricing import Price, Usage, cost_of, normalize_model
 from runs.models import LlmCall, Run, UsageHourly
-from runs.rollups import hour_of
+from runs.rollups import daily_key, hour_of, regroup
 from studio.models import Organization, Project
 from studio.sql import upsert_add
 
@@ -290,14 +291,25 @@ _ROLLUP_ZEROS = (
 
 
 def _rollup_add(rows: list[tuple]) -> None:
-    """Add (key..., cost, unpriced_calls) into the hourly rollup; a key the rollup does
-    not have yet gets a row with zero counts (the table has no column defaults)."""
-    upsert_add(
-        "runs_usagehourly",
-        ("project_id", "hour", "agent_name", "model", "environment"),
-        (*_ROLLUP_ZEROS, "cost", "unpriced_calls"),
-        [(*row[:5], *(0 for _ in _ROLLUP_ZEROS), *row[5:]) for row in sorted(rows)],
-    )
+    """Add (project_id, hour, agent, model, environment, cost, unpriced_calls) into the
+    hourly rollup, and the same per day into the daily one, as the ingest workers do
+    (hourly first, rows sorted). A key a rollup does not have yet gets a row with zero
+    counts (the tables have no column defaults)."""
+    hourly = {row[:5]: {"cost": row[5], "unpriced_calls": row[6]} for row in rows}
+    daily = regroup(hourly, lambda key: (key[0], *daily_key(key[1:])))
+    for table, time_column, delta in (
+        ("runs_usagehourly", "hour", hourly),
+        ("runs_usagedaily", "day", daily),
+    ):
+        upsert_add(
+            table,
+            ("project_id", time_column, "agent_name", "model", "environment"),
+            (*_ROLLUP_ZEROS, "cost", "unpriced_calls"),
+            [
+                (*key, *(0 for _ in _ROLLUP_ZEROS), sums["cost"], sums["unpriced_calls"])
+                for key, sums in sorted(delta.items())
+            ],
+        )
 
 
 def _usage_of(call: LlmCall) -> Usage:

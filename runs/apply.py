@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from billing.prices import prices_load
-from billing.revenue import revenue_apply
+from billing.revenue import RevenueRollup, revenue_apply, revenue_rollups_write
 from runs import calls, errors, spans_store
 from runs.models import Run
 from runs.protocol import Event
-from runs.rollups import Contribution, add_into, nonzero, run_contribution
+from runs.rollups import Contribution, add_into, daily_key, nonzero, regroup, run_contribution
 from runs.runstate import RunState, StatusKey, fold_run, new_run_state
 from studio.sql import bulk_cursor, update_rows, upsert_add
 
@@ -67,6 +67,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     )
     usage_delta: Contribution = {}
     duration_delta: Contribution = {}
+    revenue_delta: RevenueRollup = {}
     for run_id, run in runs.items():
         run_events, run_tokens = by_run.get(run_id, []), tokens_by_run.get(run_id, [])
         before = None if run_id in created else _state_of(run)
@@ -83,13 +84,18 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
         _write_state(run, after)
         run.stalled = False
         errors.errors_apply(run=run, events=run_events)
-        revenue_apply(run=run, events=[e for e in run_events if e.type == "revenue"])
+        revenue_apply(
+            run=run, events=[e for e in run_events if e.type == "revenue"], rollup=revenue_delta
+        )
         result.runs[run_id] = after.status
     spans_store.spans_apply(project_id=project_id, runs=list(runs.values()), events=by_run)
     changed = list(runs.values())
     update_rows("runs_run", _RUN_COLUMNS, [_run_row(run) for run in changed])
+    # Every rollup is written once per batch, table after table in one order and each
+    # table's rows sorted by key: workers lock rollup rows in the same order.
     _upsert_usage(project_id, nonzero(usage_delta))
     _upsert_durations(project_id, nonzero(duration_delta))
+    revenue_rollups_write(project_id=project_id, daily=revenue_delta)
     return result
 
 
@@ -255,23 +261,26 @@ _USAGE_FIELDS = (
 
 
 def _upsert_usage(project_id: int, delta: Contribution) -> None:
-    rows = [
-        (project_id, *key, *(delta[key].get(name, 0) for name in _USAGE_FIELDS))
-        for key in sorted(delta)  # one order for every worker: fewer deadlocks
-    ]
-    upsert_add(
-        "runs_usagehourly",
-        ("project_id", "hour", "agent_name", "model", "environment"),
-        _USAGE_FIELDS,
-        rows,
-    )
+    """Add the hourly delta into `UsageHourly`, and the same regrouped per day into
+    `UsageDaily`: the daily table stays the sum of the hourly one."""
+    keys = ("agent_name", "model", "environment")
+    _upsert("runs_usagehourly", ("hour", *keys), _USAGE_FIELDS, project_id, delta)
+    daily = regroup(delta, daily_key)
+    _upsert("runs_usagedaily", ("day", *keys), _USAGE_FIELDS, project_id, daily)
 
 
 def _upsert_durations(project_id: int, delta: Contribution) -> None:
-    rows = [(project_id, *key, delta[key]["count"]) for key in sorted(delta)]
-    upsert_add(
-        "runs_durationhourly",
-        ("project_id", "hour", "agent_name", "environment", "bucket"),
-        ("count",),
-        rows,
-    )
+    keys = ("agent_name", "environment", "bucket")
+    _upsert("runs_durationhourly", ("hour", *keys), ("count",), project_id, delta)
+    daily = regroup(delta, daily_key)
+    _upsert("runs_durationdaily", ("day", *keys), ("count",), project_id, daily)
+
+
+def _upsert(
+    table: str, keys: tuple[str, ...], sums: tuple[str, ...], project_id: int, delta: Contribution
+) -> None:
+    rows = [
+        (project_id, *key, *(delta[key].get(name, 0) for name in sums))
+        for key in sorted(delta)  # one order for every worker: fewer deadlocks
+    ]
+    upsert_add(table, ("project_id", *keys), sums, rows)

@@ -315,3 +315,52 @@ class DurationHourly(models.Model):
                 name="duration_hourly_key",
             )
         ]
+
+
+class UsageDaily(models.Model):
+    """`UsageHourly` summed per UTC day, written by the worker in the same transaction
+    from the same delta (`runs.rollups.daily_key`): what ranges of whole days read."""
+
+    project_id = models.IntegerField()
+    day = models.DateField()
+    agent_name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    environment = models.CharField(max_length=10)
+    runs = models.IntegerField(default=0)
+    failures = models.IntegerField(default=0)
+    finished = models.IntegerField(default=0)
+    duration_ms_sum = models.BigIntegerField(default=0)
+    llm_calls = models.IntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    unpriced_calls = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "day", "agent_name", "model", "environment"],
+                name="usage_daily_key",
+            )
+        ]
+
+
+class DurationDaily(models.Model):
+    """`DurationHourly` summed per UTC day (same buckets, so the same percentiles)."""
+
+    project_id = models.IntegerField()
+    day = models.DateField()
+    agent_name = models.CharField(max_length=200)
+    environment = models.CharField(max_length=10)
+    bucket = models.SmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "day", "agent_name", "environment", "bucket"],
+                name="duration_daily_key",
+            )
+        ]

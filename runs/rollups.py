@@ -2,12 +2,14 @@
 
 The worker computes a run's contribution before and after folding its new events
 and writes only the difference, so a run that changes hour (a late `run_start`),
-agent or status moves its numbers instead of counting twice.
+agent or status moves its numbers instead of counting twice. The daily tables get
+the same difference regrouped by `daily_key`, so they stay the sum of the hourly ones.
 """
 
 import math
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from runs.runstate import RunState
@@ -22,6 +24,33 @@ Contribution = dict[tuple, dict[str, int | Decimal]]
 
 def hour_of(ts: datetime) -> datetime:
     return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def daily_key(key: tuple) -> tuple:
+    """The daily rollup key of an hourly one: the hour (first) becomes its UTC day."""
+    hour, *rest = key
+    return (day_of(hour), *rest)
+
+
+def day_of(ts: datetime) -> date:
+    return ts.astimezone(UTC).date()
+
+
+def month_key(key: tuple) -> tuple:
+    """The monthly rollup key of a daily one: the day (first) becomes its month's 1st."""
+    day, *rest = key
+    return (day.replace(day=1), *rest)
+
+
+def week_key(key: tuple) -> tuple:
+    """The weekly rollup key of a daily one: the day (first) becomes the first day of
+    its week of the month (the 1st, 8th, 15th, 22nd or 29th)."""
+    day, *rest = key
+    return (week_of(day), *rest)
+
+
+def week_of(day: date) -> date:
+    return day.replace(day=(day.day - 1) // 7 * 7 + 1)
 
 
 def duration_bucket(duration_ms: int) -> int:
@@ -90,3 +119,13 @@ def add_into(total: Contribution, part: Contribution, sign: int = 1) -> None:
 def nonzero(total: Contribution) -> Contribution:
     """Drop keys whose every field nets to zero: nothing to write for them."""
     return {key: dict(fields) for key, fields in total.items() if any(fields.values())}
+
+
+def regroup(total: Contribution, key_of: Callable[[tuple], tuple]) -> Contribution:
+    """`total` summed under coarser keys (`key_of` maps a key to its coarser one), less
+    the keys that net to zero: a run moved to another hour of the same day moves
+    nothing in the daily rollup."""
+    coarse: Contribution = {}
+    for key, fields in total.items():
+        add_into(coarse, {key_of(key): fields})
+    return nonzero(coarse)

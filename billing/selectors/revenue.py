@@ -1,6 +1,13 @@
-"""Revenue reads: per-currency summaries from `RevenueDaily`, model cost and margin
-from `UsageHourly`, and the billing event list and export from `RevenueEvent`.
-Money stays Decimal here; only `billing.charts` makes floats, for plotting."""
+"""Revenue reads: per-currency summaries from the revenue rollups, model cost and
+margin from `UsageDaily`, and the billing event list and export from `RevenueEvent`.
+Money stays Decimal here; only `billing.charts` makes floats, for plotting.
+
+The rollups are exact sums of one another, so each read takes the smallest that
+answers it: `RevenueAgentDaily` (day × agent × currency) for the time series and the
+agents; for the customer table, `RevenueMonthly` (month × agent × customer × currency)
+for the whole months of the range and a mix of `RevenueWeekly` and `RevenueDaily` for
+the months at its edges (`range_plan`); `RevenueDaily` alone when the page is filtered
+to one customer."""
 
 from __future__ import annotations
 
@@ -12,12 +19,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db import connection
+from django.db.models import Count, F, Model, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
-from billing.models import RevenueDaily, RevenueEvent
-from runs.models import UsageHourly
+from billing.models import RevenueAgentDaily, RevenueDaily, RevenueEvent
+from runs.models import UsageDaily
 from studio.models import Project
 
 ZERO = Decimal(0)
@@ -204,34 +212,24 @@ class RevenueSummary:
 
 def revenue_summary(*, project: Project, filters: RevenueFilters) -> RevenueSummary:
     """Gross, refunds, credits and net per currency: by period, agent and top customers,
-    with model cost and margin per agent in the USD section. Reads `RevenueDaily` and
-    `UsageHourly` only: four queries whatever the number of billing events."""
-    daily = _daily(project, filters)
+    with model cost and margin per agent in the USD section. Reads the revenue rollups
+    and `UsageDaily` only: four queries whatever the number of billing events."""
+    # Without a customer filter, the rollup without customers has every sum needed.
+    model = RevenueDaily if filters.customer else RevenueAgentDaily
     period = F("day") if filters.period == "day" else Trunc("day", filters.period)
     by_period = (
-        daily.annotate(start=period)
+        _rollup(model, project, filters)
+        .annotate(start=period)
         .values("currency", "start")
         .annotate(**_money_sums())
         .order_by("currency", "start")
     )
-    # The top customers of each currency, ranked in the database: a project can have
-    # thousands of customers and only TOP_CUSTOMERS are shown.
-    net = F("charges") + F("subscriptions") - F("refunds") - F("credits")
     by_customer = (
-        daily.values("currency", "customer")
-        .annotate(**_money_sums())
-        .annotate(
-            rank=Window(
-                RowNumber(), partition_by=[F("currency")], order_by=[net.desc(), F("customer")]
-            ),
-            customers=Window(Count("*"), partition_by=[F("currency")]),
-        )
-        .filter(rank__lte=TOP_CUSTOMERS)
-        .order_by("currency", "rank")
+        _one_customer(project, filters) if filters.customer else _top_customers(project, filters)
     )
     # Without the currency and agent filters, so the same rows also list the choices.
     by_agent = list(
-        _daily(project, replace(filters, currency="", agent=""))
+        _rollup(model, project, replace(filters, currency="", agent=""))
         .values("currency", "agent_name")
         .annotate(**_money_sums())
         .order_by()
@@ -305,8 +303,9 @@ def _section(currency: str) -> CurrencySection:
     )
 
 
-def _daily(project: Project, filters: RevenueFilters) -> QuerySet[RevenueDaily]:
-    rows = RevenueDaily.objects.filter(project_id=project.id)
+def _rollup(model: type[Model], project: Project, filters: RevenueFilters) -> QuerySet:
+    """The rows of a daily revenue rollup that the filters select."""
+    rows = model.objects.filter(project_id=project.id)
     if filters.since:
         rows = rows.filter(day__gte=filters.since)
     if filters.until:
@@ -324,6 +323,179 @@ def _money_sums() -> dict:
     return {name: Sum(name) for name in (*_MONEY_SUMS, "events")}
 
 
+def _one_customer(project: Project, filters: RevenueFilters) -> QuerySet:
+    """The customer table when filtered to one customer: its own days (indexed)."""
+    net = F("charges") + F("subscriptions") - F("refunds") - F("credits")
+    return (
+        _rollup(RevenueDaily, project, filters)
+        .values("currency", "customer")
+        .annotate(**_money_sums())
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("currency")], order_by=[net.desc(), F("customer")]
+            ),
+            customers=Window(Count("*"), partition_by=[F("currency")]),
+        )
+        .filter(rank__lte=TOP_CUSTOMERS)
+        .order_by("currency", "rank")
+    )
+
+
+Grain = str  # "month", "week" (of the month: from the 1st, 8th, 15th, 22nd, 29th) or "day"
+Term = tuple[int, Grain, date]  # (+1 or -1, grain, first day): one rollup row set
+
+
+@dataclass(frozen=True)
+class RangePlan:
+    """Rollup rows that add up to exactly the days of a range: every month from
+    `months[0]` to `months[1]` (first days; None = unbounded; `months` None = none),
+    plus or minus each of `terms`."""
+
+    months: tuple[date | None, date | None] | None
+    terms: tuple[Term, ...] = ()
+
+
+def range_plan(since: date | None, until: date | None) -> RangePlan:
+    """The fewest rollup row sets that add up to exactly since..until (None =
+    unbounded): the whole months inside from `RevenueMonthly`, and each month the range
+    covers in part as the cheapest exact mix of its weeks and days, added or taken
+    away (e.g. Oct 16–31 = the weeks from Oct 15, 22 and 29, less Oct 15; Sep 2–29 =
+    September less Sep 1 and Sep 30). At most about 7 row sets per partial month,
+    where its days alone could be 30."""
+    first = None if since is None else _period_start(since, "month")
+    last = None if until is None else _period_start(until, "month")
+    terms: list[Term] = []
+    partial: set[date] = set()
+    for month in dict.fromkeys(m for m in (first, last) if m is not None):
+        low = max(since, month) if since else month
+        high = min(until, _node_end("month", month)) if until else _node_end("month", month)
+        if (low, high) != (month, _node_end("month", month)):
+            terms += _cover("month", month, low, high)
+            partial.add(month)
+    if first in partial:
+        first = _next_period(first, "month")
+    if last in partial:
+        last = (last - _ONE_DAY).replace(day=1)
+    empty = first is not None and last is not None and first > last
+    return RangePlan(months=None if empty else (first, last), terms=tuple(terms))
+
+
+_ONE_DAY = timedelta(days=1)
+_CHILD = {"month": "week", "week": "day"}
+
+
+def _node_end(grain: Grain, start: date) -> date:
+    month_end = _next_period(start.replace(day=1), "month") - _ONE_DAY
+    if grain == "month":
+        return month_end
+    if grain == "week":
+        return min(start + timedelta(days=6), month_end)
+    return start
+
+
+def _children(grain: Grain, start: date) -> list[date]:
+    end = _node_end(grain, start)
+    step = timedelta(days=7 if grain == "month" else 1)
+    starts, at = [], start
+    while at <= end:
+        starts.append(at)
+        at += step
+    return starts
+
+
+def _cover(grain: Grain, start: date, low: date, high: date) -> list[Term]:
+    """The fewest terms whose days add up to low..high, inside one month or week:
+    the whole row set if it is all of it, else the cheaper of its parts' covers
+    (inside) or the whole less the covers of what lies outside."""
+    end = _node_end(grain, start)
+    if (low, high) == (start, end):
+        return [(1, grain, start)]
+    child = _CHILD[grain]
+    inside: list[Term] = []
+    outside: list[Term] = [(1, grain, start)]
+    for child_start in _children(grain, start):
+        child_end = _node_end(child, child_start)
+        if max(low, child_start) <= min(high, child_end):
+            inside += _cover(child, child_start, max(low, child_start), min(high, child_end))
+        for a, b in ((child_start, min(child_end, low - _ONE_DAY)),
+                     (max(child_start, high + _ONE_DAY), child_end)):  # fmt: skip
+            if a <= b:
+                outside += [(-sign, g, s) for sign, g, s in _cover(child, child_start, a, b)]
+    return outside if len(outside) < len(inside) else inside
+
+
+def _top_customers(project: Project, filters: RevenueFilters) -> list[dict]:
+    """The top customers of each currency by net, with their count, ranked in the
+    database (a project can have thousands of customers and only TOP_CUSTOMERS are
+    shown), from the month, week and day rollups that `range_plan` picks. A customer
+    is counted when it has events in the range, as in `RevenueDaily` (whose every row
+    has at least one event). One query."""
+    plan = range_plan(filters.since, filters.until)
+    where, where_params = ["project_id = %s"], [project.id]
+    if filters.currency:
+        where.append("currency = %s")
+        where_params.append(filters.currency)
+    if filters.agent:
+        where.append("agent_name = %s")
+        where_params.append(filters.agent)
+    parts, params = [], []
+
+    def part(table: str, sign: int, condition: str, condition_params: list) -> None:
+        columns = _SUM_COLUMNS if sign > 0 else _NEGATED_SUMS
+        parts.append(
+            f"SELECT currency, customer, {columns} FROM {table} "
+            f"WHERE {' AND '.join(where)} AND ({condition})"
+        )
+        params.extend([*where_params, *condition_params])
+
+    if plan.months is not None:
+        bounds = [
+            (f"month {op} %s", bound)
+            for op, bound in zip((">=", "<="), plan.months, strict=True)
+            if bound is not None
+        ]
+        part(
+            "billing_revenuemonthly",
+            1,
+            " AND ".join(sql for sql, _ in bounds) or "TRUE",
+            [bound for _, bound in bounds],
+        )
+    for grain, table in _GRAIN_TABLES.items():
+        for sign in (1, -1):
+            starts = sorted(s for sg, g, s in plan.terms if (sg, g) == (sign, grain))
+            if starts:
+                part(table, sign, f"{grain} = ANY(%s)", [starts])
+    sums = ", ".join(f"sum({name}) AS {name}" for name in (*_MONEY_SUMS, "events"))
+    sql = f"""
+        SELECT currency, customer, {_SUM_COLUMNS}, customers FROM (
+            SELECT currency, customer, {sums},
+                row_number() OVER (
+                    PARTITION BY currency
+                    ORDER BY sum(charges) + sum(subscriptions) - sum(refunds) - sum(credits)
+                        DESC, customer
+                ) AS rank,
+                count(*) OVER (PARTITION BY currency) AS customers
+            FROM ({" UNION ALL ".join(parts)}) AS r
+            GROUP BY currency, customer
+            HAVING sum(events) <> 0
+        ) AS ranked
+        WHERE rank <= %s
+        ORDER BY currency, rank
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, TOP_CUSTOMERS])
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+_GRAIN_TABLES = {
+    "month": "billing_revenuemonthly", "week": "billing_revenueweekly",
+    "day": "billing_revenuedaily",
+}  # fmt: skip
+_SUM_COLUMNS = "charges, subscriptions, refunds, credits, payouts, events"
+_NEGATED_SUMS = ", ".join(f"-{name} AS {name}" for name in _SUM_COLUMNS.split(", "))
+
+
 def _add_model_cost(project: Project, filters: RevenueFilters, section: CurrencySection) -> None:
     """Model cost per agent over the same days (USD: prices are kept in USD).
 
@@ -331,12 +503,11 @@ def _add_model_cost(project: Project, filters: RevenueFilters, section: Currency
     are left out then rather than shown against the wrong revenue."""
     if filters.customer:
         return
-    usage = UsageHourly.objects.filter(project_id=project.id).exclude(model="")
+    usage = UsageDaily.objects.filter(project_id=project.id).exclude(model="")
     if filters.since:
-        usage = usage.filter(hour__gte=datetime.combine(filters.since, time.min, tzinfo=UTC))
+        usage = usage.filter(day__gte=filters.since)
     if filters.until:
-        next_day = filters.until + timedelta(days=1)
-        usage = usage.filter(hour__lt=datetime.combine(next_day, time.min, tzinfo=UTC))
+        usage = usage.filter(day__lte=filters.until)
     if filters.agent:
         usage = usage.filter(agent_name=filters.agent)
     costs = {

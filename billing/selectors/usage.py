@@ -1,22 +1,25 @@
-"""Usage reads: tokens, cost, runs, failures and latency from the hourly rollups
-(`UsageHourly`, `DurationHourly`), never from runs or events."""
+"""Usage reads: tokens, cost, runs, failures and latency from the rollups, never from
+runs or events: the daily ones (`UsageDaily`, `DurationDaily`) when the chart's buckets
+are whole UTC days, the hourly ones (`UsageHourly`, `DurationHourly`) otherwise. Both
+hold the same sums and the same duration buckets, so the numbers are the same."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import DateTimeField, F, Func, QuerySet, Sum, Value
+from django.db.models import DateTimeField, Expression, F, Func, QuerySet, Sum, Value
 from django.utils import timezone
 
-from runs.models import DurationHourly, UsageHourly
+from runs.models import DurationDaily, DurationHourly, UsageDaily, UsageHourly
 from runs.rollups import bucket_upper_ms
 from studio.models import Project
 
 ZERO = Decimal(0)
+DAY = timedelta(days=1)
 
 
 # Range name → (length, bucket width): about 24 to 90 points on every chart.
@@ -130,15 +133,14 @@ def usage_report(
     *, project: Project, params: UsageParams, now: datetime | None = None
 ) -> UsageReport:
     """Tokens, cost, runs, failures and latency of `project` over the chosen range,
-    per time bucket and per group, from the hourly rollups. Three queries."""
+    per time bucket and per group, from the rollups. Three queries."""
     length, step = USAGE_RANGES[params.range]
     # The last bucket holds the current hour; buckets start on whole steps of UTC days.
     end = _ceil_to(_hour_floor(now or timezone.now()) + timedelta(hours=1), step)
     start = end - length
     buckets = [start + i * step for i in range(length // step)]
-    index = {b: i for i, b in enumerate(buckets)}
-    bucket_of = DateBin(step, "hour", start)
-    rows = UsageHourly.objects.filter(project_id=project.id, hour__gte=start, hour__lt=end)
+    source = _rollups(project, start, end, step, buckets)
+    bucket_of, index_of, rows = source.bucket_of, source.index_of, source.usage
 
     token_field = _GROUP_FIELD[params.group]
     token_sums = (
@@ -162,7 +164,7 @@ def usage_report(
     total = TokenRow(name="All")
     for row in token_sums:
         name = _group_name(params.group, row["group"])
-        i = index[row["b"]]
+        i = index_of(row["b"])
         group_row = token_rows.setdefault(name, TokenRow(name=name))
         for target in (group_row, total):
             for name_ in _TOKEN_SUMS:
@@ -189,7 +191,7 @@ def usage_report(
     run_total = RunRow(name="All")
     for row in run_sums:
         name = _group_name(params.runs_group, row["group"])
-        i = index[row["b"]]
+        i = index_of(row["b"])
         group_row = run_rows.setdefault(name, RunRow(name=name))
         for target in (group_row, run_total):
             for name_ in ("runs", "finished", "failures", "duration_ms_sum"):
@@ -198,8 +200,7 @@ def usage_report(
         failures[i] += row["failures"]
         finished[i] += row["finished"]
 
-    durations = DurationHourly.objects.filter(project_id=project.id, hour__gte=start, hour__lt=end)
-    latency = _latency(durations, bucket_of, index, params.runs_group, run_rows, run_total)
+    latency = _latency(source, len(buckets), params.runs_group, run_rows, run_total)
     return UsageReport(
         params=params,
         start=start,
@@ -225,27 +226,69 @@ _TOKEN_SUMS = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Rollups:
+    """The rows of one grain over the range, and how a row's time maps to a bucket."""
+
+    usage: QuerySet
+    durations: QuerySet
+    bucket_of: Expression  # the row's bucket, as `b`
+    index_of: Callable[[datetime | date], int]  # `b` → position in the buckets
+
+
+def _rollups(
+    project: Project, start: datetime, end: datetime, step: timedelta, buckets: list[datetime]
+) -> _Rollups:
+    """The daily rollups when each bucket is whole UTC days (a 90-day range reads 90
+    rows per key instead of 2,160), else the hourly ones."""
+    if _reads_daily(start, step):
+        first, days = start.date(), step // DAY
+        return _Rollups(
+            usage=UsageDaily.objects.filter(
+                project_id=project.id, day__gte=first, day__lt=end.date()
+            ),
+            durations=DurationDaily.objects.filter(
+                project_id=project.id, day__gte=first, day__lt=end.date()
+            ),
+            bucket_of=F("day"),
+            index_of=lambda day: (day - first).days // days,
+        )
+    index = {b: i for i, b in enumerate(buckets)}
+    return _Rollups(
+        usage=UsageHourly.objects.filter(project_id=project.id, hour__gte=start, hour__lt=end),
+        durations=DurationHourly.objects.filter(
+            project_id=project.id, hour__gte=start, hour__lt=end
+        ),
+        bucket_of=DateBin(step, "hour", start),
+        index_of=index.__getitem__,
+    )
+
+
+def _reads_daily(start: datetime, step: timedelta) -> bool:
+    """Whether buckets of `step` from `start` are whole UTC days (30 and 90 days)."""
+    return step % DAY == timedelta(0) and start == _day_floor(start)
+
+
 def _latency(
-    durations: QuerySet[DurationHourly],
-    bucket_of: DateBin,
-    index: dict[datetime, int],
+    source: _Rollups,
+    bucket_count: int,
     group: str,
     run_rows: dict[str, RunRow],
     run_total: RunRow,
 ) -> dict[float, list[float | None]]:
     """Percentiles per time bucket (all groups) and per group, from duration histograms."""
     histograms = (
-        durations.annotate(b=bucket_of)
+        source.durations.annotate(b=source.bucket_of)
         .values("b", "bucket", group=F(_GROUP_FIELD[group]))
         .annotate(count=Sum("count"))
         .order_by()
     )
-    per_time: list[dict[int, int]] = [defaultdict(int) for _ in index]
+    per_time: list[dict[int, int]] = [defaultdict(int) for _ in range(bucket_count)]
     per_group: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     overall: dict[int, int] = defaultdict(int)
     for row in histograms:
         name = _group_name(group, row["group"])
-        per_time[index[row["b"]]][row["bucket"]] += row["count"]
+        per_time[source.index_of(row["b"])][row["bucket"]] += row["count"]
         per_group[name][row["bucket"]] += row["count"]
         overall[row["bucket"]] += row["count"]
     for name, histogram in per_group.items():
@@ -297,6 +340,10 @@ def _group_name(group: str, value: str) -> str:
 
 def _hour_floor(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _day_floor(ts: datetime) -> datetime:
+    return _hour_floor(ts).replace(hour=0)
 
 
 def _ceil_to(ts: datetime, step: timedelta) -> datetime:

@@ -2,10 +2,11 @@
 amounts are formatted by billing.pricing, never through float."""
 
 from decimal import Decimal
+from html import escape
 
 from django import template
-from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 
 from billing.pricing import format_money
 from billing.selectors import decimal_text
@@ -14,18 +15,19 @@ register = template.Library()
 
 
 @register.filter
-def money(amount: Decimal | None, currency: str = "USD"):
+def money(amount: Decimal | None, currency: str = "USD") -> SafeString | str:
     """1234.5 → "1,234.50 USD" with the exact amount on hover; tiny amounts keep 4
-    significant digits ("0.0042 USD")."""
+    significant digits ("0.0042 USD").
+
+    Every part is escaped as `format_html` would (Django's escape is the standard
+    library's), without its per-argument overhead: a revenue page shows ~1,500 amounts."""
     if amount is None:
         return ""
     number, _, code = format_money(amount, currency).rpartition(" ")
-    return format_html(
-        '<span class="money" title="{} {}">{}<span class="money__ccy">{}</span></span>',
-        decimal_text(amount),
-        code,
-        number,
-        code,
+    code = escape(code)
+    return mark_safe(  # noqa: S308 — every interpolated part is escaped just above
+        f'<span class="money" title="{escape(decimal_text(amount))} {code}">'
+        f'{escape(number)}<span class="money__ccy">{code}</span></span>'
     )
 
 
