@@ -70,7 +70,21 @@ class RevenueEvent(models.Model):
         ]
 
 
-class RevenueDaily(models.Model):
+class RevenueSums(models.Model):
+    """The sums every revenue rollup keeps ."""
+
+    charges = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    subscriptions = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    refunds = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    credits = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    payouts = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    events = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class RevenueDaily(RevenueSums):
     """Rollup per day × agent × customer × currency, kept by the worker.
 
     net = charges + subscriptions − refunds − credits; payouts are shown apart.
@@ -81,12 +95,6 @@ class RevenueDaily(models.Model):
     agent_name = models.CharField(max_length=200)
     customer = models.CharField(max_length=200)
     currency = models.CharField(max_length=3)
-    charges = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    subscriptions = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    refunds = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    credits = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    payouts = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    events = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -101,20 +109,6 @@ class RevenueDaily(models.Model):
                 fields=["project_id", "customer", "day"], name="revenue_daily_customer_idx"
             )
         ]
-
-
-class RevenueSums(models.Model):
-    """The sums every revenue rollup keeps (as `RevenueDaily`'s)."""
-
-    charges = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    subscriptions = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    refunds = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    credits = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    payouts = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    events = models.IntegerField(default=0)
-
-    class Meta:
-        abstract = True
 
 
 class RevenueWeekly(RevenueSums):

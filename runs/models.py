@@ -265,17 +265,9 @@ class ErrorGroupDaily(models.Model):
         constraints = [models.UniqueConstraint(fields=["group", "day"], name="error_group_day")]
 
 
-class UsageHourly(models.Model):
-    """Rollup per hour × agent × model × environment: what the usage page reads.
+class UsageSums(models.Model):
+    """The sums every usage rollup keeps."""
 
-    Run rows (runs, failures, durations) use model ''; token and cost rows carry the model.
-    """
-
-    project_id = models.IntegerField()
-    hour = models.DateTimeField()
-    agent_name = models.CharField(max_length=200)
-    model = models.CharField(max_length=200)
-    environment = models.CharField(max_length=10)
     runs = models.IntegerField(default=0)
     failures = models.IntegerField(default=0)
     finished = models.IntegerField(default=0)
@@ -287,6 +279,22 @@ class UsageHourly(models.Model):
     cache_write_tokens = models.BigIntegerField(default=0)
     cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
     unpriced_calls = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageHourly(UsageSums):
+    """Rollup per hour × agent × model × environment: what the usage page reads.
+
+    Run rows (runs, failures, durations) use model ''; token and cost rows carry the model.
+    """
+
+    project_id = models.IntegerField()
+    hour = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    environment = models.CharField(max_length=10)
 
     class Meta:
         constraints = [
@@ -317,7 +325,7 @@ class DurationHourly(models.Model):
         ]
 
 
-class UsageDaily(models.Model):
+class UsageDaily(UsageSums):
     """`UsageHourly` summed per UTC day, written by the worker in the same transaction
     from the same delta (`runs.rollups.daily_key`): what ranges of whole days read."""
 
@@ -326,17 +334,6 @@ class UsageDaily(models.Model):
     agent_name = models.CharField(max_length=200)
     model = models.CharField(max_length=200)
     environment = models.CharField(max_length=10)
-    runs = models.IntegerField(default=0)
-    failures = models.IntegerField(default=0)
-    finished = models.IntegerField(default=0)
-    duration_ms_sum = models.BigIntegerField(default=0)
-    llm_calls = models.IntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cache_read_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    cost = models.DecimalField(max_digits=24, decimal_places=10, default=0)
-    unpriced_calls = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
