@@ -71,7 +71,7 @@ class RevenueEvent(models.Model):
 
 
 class RevenueSums(models.Model):
-    """The sums every revenue rollup keeps ."""
+    """The sums every revenue rollup keeps."""
 
     charges = models.DecimalField(max_digits=24, decimal_places=6, default=0)
     subscriptions = models.DecimalField(max_digits=24, decimal_places=6, default=0)
