@@ -1,5 +1,6 @@
 """Settings pages (projects, members, API keys), project switching and health."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -15,6 +16,10 @@ from studio.models import ApiKey, Membership, Role, Scope
 from studio.services import member_remove, member_set, project_get_or_create
 from studio.tenancy import can, require_capability
 
+NEW_KEY_COOKIE = "studio_new_key"
+NEW_KEY_PATH = "/settings/"
+NEW_KEY_SECONDS = 120
+
 
 @require_GET
 @require_capability("view_runs", needs_project=False)
@@ -25,7 +30,7 @@ def settings_index(request: HttpRequest) -> HttpResponse:
         if request.project and can(request.role, "manage_keys")
         else []
     )
-    return render(
+    response = render(
         request,
         "studio/settings.html",
         {
@@ -33,9 +38,11 @@ def settings_index(request: HttpRequest) -> HttpResponse:
             "keys": keys,
             "roles": Role.choices,
             "scopes": Scope.choices,
-            "new_key": request.session.pop("new_key", None),
+            "new_key": request.get_signed_cookie(NEW_KEY_COOKIE, None, max_age=NEW_KEY_SECONDS),
         },
     )
+    response.delete_cookie(NEW_KEY_COOKIE, path=NEW_KEY_PATH)
+    return response
 
 
 @require_POST
@@ -131,9 +138,19 @@ def key_create(request: HttpRequest) -> HttpResponse:
     except ValueError as error:
         messages.error(request, _sentence(error))
         return redirect("settings:index")
-    # Shown once, on the next page only: the session keeps it until that page pops it.
-    request.session["new_key"] = raw_key
-    return redirect("settings:index")
+    # Shown once, on the next page only. A short-lived signed cookie carries it there, so
+    # the raw key is never written to the database, not even to the session table.
+    response = redirect("settings:index")
+    response.set_signed_cookie(
+        NEW_KEY_COOKIE,
+        raw_key,
+        max_age=NEW_KEY_SECONDS,
+        path=NEW_KEY_PATH,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
 
 
 @require_POST

@@ -90,10 +90,13 @@ def test_a_new_key_is_shown_once_with_a_first_curl(owner_client, project):
     assert "production runner" in again
 
 
-def test_a_shown_key_no_longer_sits_in_the_session(owner_client, project):
+def test_a_new_key_never_sits_in_the_session_and_its_cookie_is_cleared_once_shown(
+    owner_client, project
+):
     _, html = created_from_settings(owner_client)
     raw_key = raw_key_on(html)
 
+    assert owner_client.cookies["studio_new_key"].value == ""  # deleted by the page that showed it
     assert "new_key" not in owner_client.session
     with connection.cursor() as cursor:
         cursor.execute("SELECT session_data FROM django_session")
