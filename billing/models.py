@@ -165,3 +165,45 @@ class RevenueAgentDaily(RevenueSums):
                 name="revenue_agent_daily_key",
             )
         ]
+
+
+class ToolPrice(models.Model):
+    """Price per billable use of a tool (Charm's `tool_usage`), from a date on."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="tool_prices"
+    )
+    tool = models.CharField(max_length=200)
+    unit_price = models.DecimalField(max_digits=20, decimal_places=10)
+    currency = models.CharField(max_length=3, default="USD")
+    effective_from = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tool", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "tool", "effective_from"], name="tool_price_per_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool} from {self.effective_from}"
+
+
+class ToolUsageDaily(models.Model):
+    """Billable tool uses per UTC day (of the run's start) × agent × tool, kept by the
+    worker; priced at read time from `ToolPrice`, so a price edit needs no re-pricing."""
+
+    project_id = models.IntegerField()
+    day = models.DateField()
+    agent_name = models.CharField(max_length=200)
+    tool = models.CharField(max_length=200)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "day", "agent_name", "tool"], name="tool_usage_daily_key"
+            )
+        ]

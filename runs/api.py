@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from runs import serializers
 from runs.ingest import batch_store
-from runs.protocol import MAX_REQUEST_BYTES, BodyError, parse_body
+from runs.protocol import ENVIRONMENTS, MAX_REQUEST_BYTES, BodyError, parse_body
 from runs.ratelimit import retry_after_if_limited
 from runs.selectors import FilterError, RunFilters, run_get, runs_page
 from studio.apikeys import KeyProblem, apikey_authenticate
@@ -57,30 +57,68 @@ def ingest(request: HttpRequest) -> JsonResponse:
         )
     body = request.read(MAX_REQUEST_BYTES + 1)
     try:
+        stream = stream_headers(request.headers)
         parsed = parse_body(
             body,
             content_type=request.content_type or "application/x-ndjson",
             content_encoding=request.headers.get("Content-Encoding"),
             run_id=request.headers.get("X-Charm-Run-Id"),
+            **stream,
         )
     except BodyError as error:
         return _error(error.status, error.message)
-    source = "stdout" if request.content_type == "text/plain" else "http"
+    source = _SOURCES.get(request.content_type, "http")
     try:
         with transaction.atomic():
             batch_store(
-                project=key.project, events=parsed.events, rejected=parsed.rejected, source=source
+                project=key.project,
+                events=parsed.events,
+                rejected=parsed.rejected,
+                noted=parsed.noted,
+                source=source,
             )
     except (OperationalError, InterfaceError, DatabaseError):
         logger.exception("ingest could not store a batch")
         return _error(503, "the store is unavailable", Retry_After=str(STORE_DOWN_RETRY_SECONDS))
-    return JsonResponse(
-        {
-            "accepted": len(parsed.events),
-            "rejected": [{"index": r.index, "error": r.error} for r in parsed.rejected],
-        },
-        status=202,
-    )
+    answer = {
+        "accepted": len(parsed.events),
+        "rejected": [{"index": r.index, "error": r.error} for r in parsed.rejected],
+    }
+    if parsed.noted:
+        answer["noted"] = [{"index": r.index, "error": r.error} for r in parsed.noted]
+    return JsonResponse(answer, status=202)
+
+
+_SOURCES = {"text/plain": "stdout", "text/event-stream": "sse"}
+
+
+def stream_headers(headers) -> dict:
+    """What a Charm stream's sender says of it: X-Charm-Stream-Offset, X-Charm-Stream-End,
+    X-Charm-Agent, X-Charm-Environment. Raises `BodyError` naming a bad header."""
+    offset = (headers.get("X-Charm-Stream-Offset") or "0").strip()
+    if not (offset.isascii() and offset.isdigit()) or int(offset) >= 2**62:
+        raise BodyError(
+            400, f"X-Charm-Stream-Offset: expected the line number (0 or more), got {offset!r}"
+        )
+    ended = (headers.get("X-Charm-Stream-End") or "false").strip().lower()
+    if ended not in ("true", "false", "1", "0"):
+        raise BodyError(400, f"X-Charm-Stream-End: expected true or false, got {ended!r}")
+    agent = headers.get("X-Charm-Agent")
+    if agent is not None and not 0 < len(agent.strip()) <= 200:
+        raise BodyError(400, "X-Charm-Agent: expected an agent name of 1–200 characters")
+    environment = headers.get("X-Charm-Environment")
+    if environment is not None and environment not in ENVIRONMENTS:
+        raise BodyError(
+            400,
+            f"X-Charm-Environment: expected one of {', '.join(ENVIRONMENTS)}, "
+            f"got {environment[:50]!r}",
+        )
+    return {
+        "stream_offset": int(offset),
+        "stream_ended": ended in ("true", "1"),
+        "agent": agent.strip() if agent else None,
+        "environment": environment,
+    }
 
 
 @require_GET

@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from billing.tool_usage import tool_usage_rollup_write
+
 from billing.prices import prices_load
 from billing.revenue import RevenueRollup, revenue_apply, revenue_rollups_write
 from runs import calls, errors, spans_store
@@ -27,7 +29,8 @@ _RUN_STATE_FIELDS = (
     "agent_name", "agent_version", "environment", "status", "status_message",
     "has_run_start", "started_at", "ended_at", "first_event_at", "last_event_at",
     "inputs", "outputs", "input_fingerprint", "runtime", "config", "error_type",
-    "error_message", "event_count", "tool_calls", "tool_errors",
+    "error_message", "event_count", "tool_calls", "tool_errors", "output_format",
+    "exit_code", "state", "thread_id", "next_step", "artifacts", "tool_usage",
 )  # fmt: skip
 
 
@@ -47,6 +50,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     tokens = [e for e in events if e.type == "llm_new_token"]
     others = _unique([e for e in events if e.type != "llm_new_token"])
     runs, created = _lock_runs(project_id, events)
+    others = _without_resent_stream_lines(project_id, runs, created, others)
     new_events = _insert_events(project_id, runs, others)
     result.inserted = len(new_events)
     result.duplicates = len(events) - len(tokens) - len(new_events)
@@ -68,6 +72,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     usage_delta: Contribution = {}
     duration_delta: Contribution = {}
     revenue_delta: RevenueRollup = {}
+    tool_delta: dict[tuple, int] = defaultdict(int)
     for run_id, run in runs.items():
         run_events, run_tokens = by_run.get(run_id, []), tokens_by_run.get(run_id, [])
         before = None if run_id in created else _state_of(run)
@@ -80,6 +85,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
             new_tokens=call_changes[run_id].new_tokens,
         )
         _move_run_rollups(before, after, usage_delta, duration_delta)
+        _move_tool_usage(before, after, tool_delta)
         calls.move_call_rollups(run, before, after, call_changes[run_id], usage_delta)
         _write_state(run, after)
         run.stalled = False
@@ -96,6 +102,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     _upsert_usage(project_id, nonzero(usage_delta))
     _upsert_durations(project_id, nonzero(duration_delta))
     revenue_rollups_write(project_id=project_id, daily=revenue_delta)
+    tool_usage_rollup_write(project_id=project_id, delta=tool_delta)
     return result
 
 
@@ -112,7 +119,9 @@ _RUN_COLUMNS = {
     "stalled": "boolean", "error_group_id": "bigint", "llm_calls": "integer",
     "token_count": "bigint", "input_tokens": "bigint", "output_tokens": "bigint",
     "cache_read_tokens": "bigint", "cache_write_tokens": "bigint", "cost": "numeric",
-    "unpriced_calls": "integer", "revenue": "jsonb",
+    "unpriced_calls": "integer", "revenue": "jsonb", "status_rank": "smallint",
+    "output_format": "text", "exit_code": "integer", "state": "jsonb", "thread_id": "text",
+    "next_step": "text", "artifacts": "jsonb", "tool_usage": "jsonb",
 }  # fmt: skip
 
 
@@ -186,6 +195,44 @@ def _first_times(events: list[Event]) -> dict[str, datetime]:
     return first
 
 
+STREAM_ID_PREFIX = "cs-"  # ids derived from a Charm stream's run, position and content
+
+
+def _without_resent_stream_lines(
+    project_id: int, runs: dict[str, Run], created: set[str], events: list[Event]
+) -> list[Event]:
+    """Drop stream lines this project already stored.
+
+    A stream line's id is fixed by its run, position and content, but its ts is when it
+    was received: a re-sent capture comes with new times, so the primary key (which must
+    hold ts, the partition column) would not see it again. Its run's stored events lie
+    between the run's first and last event time, which bounds the look-up to those days.
+    """
+    candidates = [
+        e for e in events if e.run_id not in created and e.event_id.startswith(STREAM_ID_PREFIX)
+    ]
+    if not candidates:
+        return events
+    involved = [runs[run_id] for run_id in {e.run_id for e in candidates}]
+    with bulk_cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT event_id FROM runs_event
+            WHERE project_id = %s AND event_id = ANY(%b::text[]) AND ts BETWEEN %s AND %s
+            """,
+            [
+                project_id,
+                [e.event_id for e in candidates],
+                min(run.first_event_at for run in involved),
+                max(run.last_event_at for run in involved),
+            ],
+        )
+        known = {row[0] for row in cursor.fetchall()}
+    if not known:
+        return events
+    return [e for e in events if e.event_id not in known]
+
+
 def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -> list[Event]:
     """Insert events, skipping ones already stored; return the ones that were new.
 
@@ -227,7 +274,7 @@ def _event_data_json(event: Event) -> str:
 def _state_of(run: Run) -> RunState:
     key = None
     if run.status_ts is not None:
-        key = StatusKey(run.status_terminal, run.status_ts, run.status_seq, run.status_event_id)
+        key = StatusKey(run.status_rank, run.status_ts, run.status_seq, run.status_event_id)
     values = {name: getattr(run, name) for name in _RUN_STATE_FIELDS}
     return RunState(run_id=run.run_id, status_key=key, **values)
 
@@ -237,6 +284,7 @@ def _write_state(run: Run, state: RunState) -> None:
         setattr(run, name, getattr(state, name))
     key = state.status_key
     run.status_terminal = bool(key and key.terminal)
+    run.status_rank = key.rank if key else 0
     run.status_ts = key.ts if key else None
     run.status_seq = key.seq if key else -1
     run.status_event_id = key.event_id if key else ""
@@ -252,6 +300,17 @@ def _move_run_rollups(
     add_into(usage, new_usage)
     add_into(durations, old_durations, -1)
     add_into(durations, new_durations)
+
+
+def _move_tool_usage(before: RunState | None, after: RunState, delta: dict[tuple, int]) -> None:
+    """Billable tool uses count on the day the run started, under its agent: a run that
+    moved (a late start named it) takes its earlier uses along."""
+    for state, sign in ((before, -1), (after, 1)):
+        if state is None:
+            continue
+        day = state.started_at.date()
+        for tool, count in state.tool_usage.items():
+            delta[(day, state.agent_name, tool)] += sign * count
 
 
 _USAGE_FIELDS = (

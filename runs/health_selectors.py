@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -173,9 +173,9 @@ def ingest_health(*, project: Project, now: datetime | None = None) -> IngestHea
         .order_by("hour")
     )
     rejected_rows = list(
-        batches.filter(received_at__gte=since, rejected_count__gt=0)
+        batches.filter(Q(rejected_count__gt=0) | Q(noted_count__gt=0), received_at__gte=since)
         .order_by("-received_at", "-id")
-        .values_list("rejections", "rejected_count")[:REJECTION_BATCHES_READ]
+        .values_list("rejections", F("rejected_count") + F("noted_count"))[:REJECTION_BATCHES_READ]
     )
     messages = [
         str(item.get("error", ""))

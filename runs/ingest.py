@@ -25,15 +25,27 @@ KEPT_REJECTIONS = 100  # per batch, for the ingest health page
 
 
 def batch_store(
-    *, project: Project, events: list[Event], rejected: list[Rejection], source: str = "http"
+    *,
+    project: Project,
+    events: list[Event],
+    rejected: list[Rejection],
+    source: str = "http",
+    noted: list[Rejection] = (),
 ) -> IngestBatch:
-    """Commit the batch and send its task once the commit is done. Call inside atomic()."""
+    """Commit the batch and send its task once the commit is done. Call inside atomic().
+
+    `noted` are lines kept (as log lines) that were not what they claimed to be: the
+    ingest health page lists them beside the rejections."""
+    kept = [{"index": r.index, "error": r.error} for r in rejected[:KEPT_REJECTIONS]]
+    room = KEPT_REJECTIONS - len(kept)
+    kept += [{"index": r.index, "error": r.error, "kept": True} for r in noted[:room]]
     batch = IngestBatch.objects.create(
         project=project,
         source=source,
         event_count=len(events),
         rejected_count=len(rejected),
-        rejections=[{"index": r.index, "error": r.error} for r in rejected[:KEPT_REJECTIONS]],
+        noted_count=len(noted),
+        rejections=kept,
         payload=dumps_events(events),
         enqueued_at=timezone.now(),
         status=IngestBatch.Status.PENDING if events else IngestBatch.Status.APPLIED,

@@ -33,6 +33,7 @@ class IngestBatch(models.Model):
     event_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
     rejections = models.JSONField(default=list, blank=True)  # the first rejections, for health
+    noted_count = models.PositiveIntegerField(default=0)  # lines kept as logs, with a reason
     duplicate_count = models.PositiveIntegerField(default=0)
     late_count = models.PositiveIntegerField(default=0)  # events for runs already finished
     payload = models.TextField()  # JSON array of the validated events
@@ -58,7 +59,8 @@ class Run(models.Model):
     status_message = models.TextField(blank=True)
     # The event that set `status`: a terminal status beats any other, then the latest
     # (ts, seq, event_id) wins, so late or re-sent events never regress a run.
-    status_terminal = models.BooleanField(default=False)
+    status_terminal = models.BooleanField(default=False)  # settled: finished or suspended
+    status_rank = models.SmallIntegerField(default=0)  # runs.runstate.status_rank
     status_ts = models.DateTimeField(null=True)
     status_seq = models.BigIntegerField(default=-1)
     status_event_id = models.CharField(max_length=64, blank=True)
@@ -91,6 +93,14 @@ class Run(models.Model):
     cost = models.DecimalField(max_digits=20, decimal_places=10, default=0)
     unpriced_calls = models.PositiveIntegerField(default=0)
     revenue = models.JSONField(default=dict, blank=True)  # {"USD": "12.50"}: never mixed
+    # From Charm's own streams (and protocol v1 events of the same meaning).
+    output_format = models.CharField(max_length=20, blank=True)  # markdown, json, ...
+    exit_code = models.IntegerField(null=True, blank=True)  # the process's, when known
+    state = models.JSONField(null=True, blank=True)  # the agent's latest state snapshot
+    thread_id = models.CharField(max_length=200, blank=True)  # a suspended run's thread
+    next_step = models.TextField(blank=True)
+    artifacts = models.JSONField(default=list, blank=True)  # [{name, url, mime, ts}]
+    tool_usage = models.JSONField(default=dict, blank=True)  # {tool: billable uses}
     search = models.GeneratedField(
         expression=RawSQL(
             "to_tsvector('simple'::regconfig, run_id || ' ' || agent_name || ' ' || "
@@ -131,6 +141,11 @@ class Run(models.Model):
                 condition=models.Q(status_terminal=False),
             ),
             models.Index(fields=["error_group", "-started_at"], name="run_error_group_idx"),
+            models.Index(
+                fields=["project", "thread_id", "started_at"],
+                name="run_thread_idx",
+                condition=~models.Q(thread_id=""),
+            ),
             GinIndex(fields=["search"], name="run_search_idx"),
         ]
 
@@ -359,5 +374,27 @@ class DurationDaily(models.Model):
             models.UniqueConstraint(
                 fields=["project_id", "day", "agent_name", "environment", "bucket"],
                 name="duration_daily_key",
+            )
+        ]
+
+
+class ValidationReport(models.Model):
+    """The output of one `charm validate`, sent for an agent: the latest one for a run's
+    agent is the debug checklist's validation row."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="validations")
+    agent_name = models.CharField(max_length=200)
+    agent_version = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    passed = models.BooleanField()  # no ✖ line
+    error_count = models.PositiveIntegerField(default=0)
+    warning_count = models.PositiveIntegerField(default=0)
+    lines = models.JSONField(default=list)  # [{"level": "error|warning|ok|info", "text": ...}]
+    raw = models.TextField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["project", "agent_name", "-received_at"], name="validation_agent_idx"
             )
         ]

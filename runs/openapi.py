@@ -18,6 +18,7 @@ from runs.protocol import (
     MAX_EVENT_BYTES,
     MAX_NESTING,
     MAX_REQUEST_BYTES,
+    OUTPUT_FORMATS,
     REVENUE_KINDS,
     RUN_STATUSES,
 )
@@ -25,7 +26,7 @@ from runs.selectors import MAX_PAGE, SORTS
 
 API_VERSION = "1.0.0"
 STORED_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t != "llm_new_token")
-STATUS_SETTING_TYPES = ("run_start", "status", "run_end", "error")
+STATUS_SETTING_TYPES = ("run_start", "status", "run_end", "error", "process_exit", "stream_end")
 MAX_INT = 2**63 - 1
 RUNS_PAGE_DEFAULT = 50
 EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX = 500, 5000
@@ -153,7 +154,15 @@ EVENT_DATA: dict[str, dict] = {
         },
         closed=False,
     ),
-    "run_end": _object({"outputs": ANY_JSON}, closed=False),
+    "run_end": _object(
+        {
+            "outputs": ANY_JSON,
+            "format": _nullable(
+                {"enum": list(OUTPUT_FORMATS), "description": "How to show the outputs."}
+            ),
+        },
+        closed=False,
+    ),
     "error": _object(
         {"error": _ref("ErrorInfo")},
         ("error",),
@@ -197,11 +206,22 @@ EVENT_DATA: dict[str, dict] = {
         {"tool": _string(1, 200), "tool_input": ANY_JSON}, ("tool",), closed=False
     ),
     "status": _object(
-        {"status": {"enum": list(RUN_STATUSES)}, "message": _nullable(_string())},
+        {
+            "status": {"enum": list(RUN_STATUSES)},
+            "message": _nullable(_string()),
+            "thread_id": _nullable(
+                _string(0, 200, description="For `suspended`: the thread a resume continues.")
+            ),
+            "next_step": _nullable(
+                _string(0, 10_000, description="For `suspended`: what the human is asked.")
+            ),
+        },
         ("status",),
         closed=False,
-        description="A terminal status (succeeded, failed, cancelled, timed_out, "
-        "validation_failed) is never replaced by a later non-terminal one.",
+        description="A settled status (succeeded, failed, cancelled, timed_out, "
+        "validation_failed, and suspended: waiting for a human) is never replaced by a "
+        "later unsettled one; among settled ones failure outranks suspension, which "
+        "outranks success, whatever order they arrive in.",
     ),
     "log": _object(
         {
@@ -259,6 +279,47 @@ EVENT_DATA: dict[str, dict] = {
         },
         ("kind", "amount", "currency"),
         closed=False,
+    ),
+    "artifact": _object(
+        {
+            "name": _string(1, 500),
+            "url": _nullable(_string(0, 4000, description="A link; Studio never fetches it.")),
+            "mime": _nullable(_string(0, 200)),
+        },
+        ("name",),
+        closed=False,
+        description="A file the agent produced.",
+    ),
+    "tool_usage": _object(
+        {
+            "tool": _TOOL_NAME,
+            "count": _nullable({"type": "integer", "minimum": 1, "maximum": 10**9, "default": 1}),
+        },
+        ("tool",),
+        closed=False,
+        description="Billable uses of a tool: counted per day, agent and tool, priced from "
+        "the tool price table.",
+    ),
+    "state_update": _object(
+        {"state": ANY_JSON},
+        closed=False,
+        description="The agent's state; the latest snapshot is shown on the run.",
+    ),
+    "process_exit": _object(
+        {
+            "exit_code": {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1},
+            "duration_ms": _nullable(_count()),
+        },
+        ("exit_code",),
+        closed=False,
+        description="The run's process ended: a non-zero code fails the run (137: killed, "
+        "likely out of memory); 0 ends a run nothing else ended as succeeded.",
+    ),
+    "stream_end": _object(
+        {"lines": _nullable(_count())},
+        closed=False,
+        description="The run's stream ended (X-Charm-Stream-End): a run nothing else "
+        "ended is succeeded.",
     ),
 }
 
@@ -440,6 +501,18 @@ _RUN_SUMMARY_PROPERTIES = {
             description="The error that ended the run.",
         )
     ),
+    "exit_code": _nullable(
+        {"type": "integer", "description": "The process's exit code, when the runner sent it."}
+    ),
+    "thread_id": _nullable(
+        _string(0, 200, description="A suspended run's thread: runs of one thread are linked.")
+    ),
+    "tool_usage": {
+        "type": "object",
+        "additionalProperties": {"type": "integer", "minimum": 0},
+        "description": "Billable uses per tool.",
+        "examples": [{"get_weather": 2}],
+    },
 }
 
 _RUN_SUMMARY = _object(
@@ -467,6 +540,22 @@ _RUN_DETAIL = _object(
                 "oauth": {"type": "array", "items": _string()},
             },
         ),
+        "output_format": _nullable({"enum": list(OUTPUT_FORMATS)}),
+        "next_step": _nullable(_string()),
+        "state": {**ANY_JSON, "description": "The agent's latest state snapshot."},
+        "artifacts": {
+            "type": "array",
+            "items": _object(
+                {
+                    "name": _string(1, 500),
+                    "url": _nullable(_string()),
+                    "mime": _nullable(_string()),
+                    "ts": TIMESTAMP,
+                },
+                ("name", "url", "mime", "ts"),
+            ),
+            "description": "Files the agent produced, by time (at most 200).",
+        },
         "status_history": {
             "type": "array",
             "items": _ref("StatusChange"),
@@ -486,6 +575,10 @@ _RUN_DETAIL = _object(
         "outputs",
         "runtime",
         "config",
+        "output_format",
+        "next_step",
+        "state",
+        "artifacts",
         "status_history",
         "tool_spans",
         "errors",

@@ -10,24 +10,49 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from runs.protocol import TERMINAL_STATUSES, Event
+from runs.protocol import Event
 
 # The status an event sets, when it sets one.
 _STATUS_OF_TYPE = {"run_start": "running", "run_end": "succeeded", "error": "failed"}
 
+# How strongly a status holds, so the outcome never depends on arrival order: a run that
+# failed anywhere stays failed, a suspension outlasts the answer emitted with it, and an
+# end inferred from the stream (it stopped, or the process exited 0) only settles a run
+# that nothing else settled. Rank 0 is "still going": anything settled beats it.
+SOFT_END = 1
+_RANK = {
+    "succeeded": 2,
+    "suspended": 3,
+    "cancelled": 4,
+    "timed_out": 4,
+    "validation_failed": 4,
+    "failed": 4,
+}
+_SOFT_END_TYPES = frozenset({"stream_end", "process_exit"})
+OOM_EXIT_CODE = 137  # SIGKILL: in a container, almost always the memory limit
+
+
+def status_rank(status: str) -> int:
+    return _RANK.get(status, 0)
+
 
 @dataclass(frozen=True, slots=True)
 class StatusKey:
-    """Orders status-setting events: a terminal status beats a non-terminal one, then
-    the later (ts, seq, event_id) wins. A late `running` never reopens a finished run."""
+    """Orders status-setting events: the higher rank wins, then the later
+    (ts, seq, event_id). A late `running` never reopens a finished run."""
 
-    terminal: bool
+    rank: int
     ts: datetime
     seq: int
     event_id: str
 
+    @property
+    def terminal(self) -> bool:
+        """Settled: finished, or suspended waiting for a human (not live, never stalled)."""
+        return self.rank > 0
+
     def as_tuple(self) -> tuple:
-        return (self.terminal, self.ts, self.seq, self.event_id)
+        return (self.rank, self.ts, self.seq, self.event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +79,13 @@ class RunState:
     event_count: int = 0
     tool_calls: int = 0
     tool_errors: int = 0
+    output_format: str = ""
+    exit_code: int | None = None
+    state: dict | None = None  # {"value", "ts", "seq", "event_id"}: the latest snapshot
+    thread_id: str = ""
+    next_step: str = ""
+    artifacts: list = field(default_factory=list)
+    tool_usage: dict = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -73,7 +105,10 @@ def new_run_state(run_id: str, events: list[Event]) -> RunState:
 
 
 def input_fingerprint(inputs: object) -> str:
-    """Same inputs, same fingerprint, whatever the key order: links local and cloud runs."""
+    """Same inputs, same fingerprint, whatever the key order: links local and cloud runs.
+    Unknown inputs (a Charm stream does not carry them) link nothing."""
+    if inputs is None:
+        return ""
     canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
@@ -82,6 +117,13 @@ def status_change(event: Event) -> tuple[str, str] | None:
     """(status, message) that `event` sets, or None."""
     if event.type == "status":
         return event.data["status"], event.data.get("message") or ""
+    if event.type == "process_exit":
+        code = event.data["exit_code"]
+        if code == 0:
+            return "succeeded", "The process exited with code 0."
+        return "failed", exit_message(code)
+    if event.type == "stream_end":
+        return "succeeded", "The stream ended."
     status = _STATUS_OF_TYPE.get(event.type)
     if status is None:
         return None
@@ -89,6 +131,12 @@ def status_change(event: Event) -> tuple[str, str] | None:
         error = event.data["error"]
         return status, f"{error['type']}: {error['message']}"
     return status, ""
+
+
+def exit_message(code: int) -> str:
+    if code == OOM_EXIT_CODE:
+        return "The process was killed (exit code 137): likely out of memory."
+    return f"The process exited with code {code}."
 
 
 def fold_run(
@@ -112,6 +160,8 @@ def fold_run(
     for event in sorted(events, key=_event_order):
         if event.type == "run_start":
             state = _fold_run_start(state, event)
+        elif event.type in _FOLD_EXTRA:
+            state = _FOLD_EXTRA[event.type](state, event)
         state = _fold_status(state, event)
     if not state.has_run_start:
         state = replace(state, started_at=state.first_event_at)
@@ -158,12 +208,16 @@ def _fold_status(state: RunState, event: Event) -> RunState:
     if event.type == "error" and not state.error_type:
         state = _with_error(state, event)
     if event.type == "run_end" and state.outputs is None:
-        state = replace(state, outputs=event.data.get("outputs"))
+        state = replace(
+            state, outputs=event.data.get("outputs"), output_format=event.data.get("format") or ""
+        )
     if change is None:
         return state
     status, message = change
     key = StatusKey(
-        terminal=status in TERMINAL_STATUSES,
+        rank=SOFT_END
+        if event.type in _SOFT_END_TYPES and status == "succeeded"
+        else status_rank(status),
         ts=event.ts,
         seq=event.seq if event.seq is not None else -1,
         event_id=event.event_id,
@@ -180,8 +234,68 @@ def _fold_status(state: RunState, event: Event) -> RunState:
     if event.type == "error":
         state = _with_error(state, event)
     if event.type == "run_end":
-        state = replace(state, outputs=event.data.get("outputs"))
+        state = replace(
+            state,
+            outputs=event.data.get("outputs"),
+            output_format=event.data.get("format") or "",
+        )
+    if event.type == "process_exit" and status == "failed" and not state.error_type:
+        state = replace(state, error_type="ProcessExit", error_message=message)
+    if status == "suspended":
+        state = replace(
+            state,
+            thread_id=event.data.get("thread_id") or state.thread_id,
+            next_step=event.data.get("next_step") or state.next_step,
+        )
     return state
+
+
+MAX_ARTIFACTS = 200
+
+
+def _fold_artifact(state: RunState, event: Event) -> RunState:
+    if len(state.artifacts) >= MAX_ARTIFACTS:
+        return state
+    artifact = {**event.data, "ts": event.ts.isoformat(), "event_id": event.event_id}
+    artifacts = sorted([*state.artifacts, artifact], key=lambda a: (a["ts"], a["event_id"]))
+    return replace(state, artifacts=artifacts)
+
+
+def _fold_tool_usage(state: RunState, event: Event) -> RunState:
+    tool, count = event.data["tool"], event.data["count"]
+    return replace(
+        state, tool_usage={**state.tool_usage, tool: state.tool_usage.get(tool, 0) + count}
+    )
+
+
+def _fold_state_update(state: RunState, event: Event) -> RunState:
+    seq = event.seq if event.seq is not None else -1
+    held = state.state
+    if held is not None and (held["ts"], held["seq"], held["event_id"]) >= (
+        event.ts.isoformat(),
+        seq,
+        event.event_id,
+    ):
+        return state  # the latest snapshot wins, whatever order they came in
+    snapshot = {
+        "value": event.data.get("state"),
+        "ts": event.ts.isoformat(),
+        "seq": seq,
+        "event_id": event.event_id,
+    }
+    return replace(state, state=snapshot)
+
+
+def _fold_process_exit(state: RunState, event: Event) -> RunState:
+    return replace(state, exit_code=event.data["exit_code"])
+
+
+_FOLD_EXTRA = {
+    "artifact": _fold_artifact,
+    "tool_usage": _fold_tool_usage,
+    "state_update": _fold_state_update,
+    "process_exit": _fold_process_exit,
+}
 
 
 def _with_error(state: RunState, event: Event) -> RunState:

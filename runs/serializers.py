@@ -9,11 +9,13 @@ from decimal import Decimal
 from django.db import connection
 
 from runs.models import LlmCall, Run, ToolSpan
+from runs.protocol import Event
+from runs.runstate import status_change
 from runs.selectors import FilterError
 from runs.spans import span_state
 from runs.tokens import call_summary, tokens_from_json
 
-STATUS_TYPES = ("run_start", "status", "run_end", "error")
+STATUS_TYPES = ("run_start", "status", "run_end", "error", "process_exit", "stream_end")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -57,6 +59,9 @@ def run_summary(run: Run) -> dict:
         "error": (
             {"type": run.error_type, "message": run.error_message} if run.error_type else None
         ),
+        "exit_code": run.exit_code,
+        "thread_id": run.thread_id or None,
+        "tool_usage": run.tool_usage,
     }
 
 
@@ -68,6 +73,13 @@ def run_full(run: Run) -> dict:
         "outputs": run.outputs,
         "runtime": run.runtime,
         "config": run.config,
+        "output_format": run.output_format or None,
+        "next_step": run.next_step or None,
+        "state": run.state["value"] if run.state else None,
+        "artifacts": [
+            {"name": a["name"], "url": a.get("url"), "mime": a.get("mime"), "ts": a["ts"]}
+            for a in run.artifacts
+        ],
         "status_history": status_history(run),
         "tool_spans": [
             _span(s, run.status_terminal)
@@ -90,17 +102,14 @@ def run_full(run: Run) -> dict:
 def status_history(run: Run) -> list[dict]:
     rows = _events(run, types=list(STATUS_TYPES), after=None, limit=1000)
     history = []
-    for event_id, ts, _seq, type_, data in rows:
-        status = {"run_start": "running", "run_end": "succeeded", "error": "failed"}.get(type_)
+    for event_id, ts, seq, type_, data in rows:
+        status, message = status_change(
+            Event(event_id, run.run_id, type_, ts, seq, None, None, data)
+        )
         history.append(
             {
-                "status": data.get("status", status),
-                "message": data.get("message")
-                or (
-                    f"{data['error']['type']}: {data['error']['message']}"
-                    if "error" in data
-                    else ""
-                ),
+                "status": status,
+                "message": message,
                 "ts": _iso(ts),
                 "event_id": event_id,
                 "type": type_,

@@ -196,6 +196,15 @@ _POSTGRES_UNREACHABLE = _Crash(
     raise last_ex.with_traceback(None)""",
     delay_ms=(10_000, 10_300),
 )
+_SYNC_OUT_OF_MEMORY = _Crash(
+    at="postgres.query",
+    error_type="MemoryError",
+    message="Execution Failed (Code 137). the container was killed while loading {request} rows",
+    frames="""\
+  File "/app/data_sync/sources/postgres.py", line 58, in fetch_changed
+    rows = await cur.fetchall()""",
+    delay_ms=(4_000, 9_000),
+)
 _GMAIL_NOT_CONNECTED = _oauth_not_connected(
     "gmail.send",
     "gmail",
@@ -222,6 +231,7 @@ _CRASHES: tuple[tuple[str, _Crash, int], ...] = (
     ("invoice-bot", _QUICKBOOKS_TIMEOUT, 2),
     ("sales-outreach", _ENRICH_TIMEOUT, 2),
     ("data-sync", _POSTGRES_UNREACHABLE, 2),
+    ("data-sync", _SYNC_OUT_OF_MEMORY, 1),
     ("support-triage", _ZENDESK_TOKEN_MISSING, 1),
 )
 

@@ -159,6 +159,7 @@ class _Simulator:
         self._tool_event(
             "tool_end", call.tool, span_id, output=call.output, gap_ms=(remaining, remaining * 1.05)
         )
+        self.emit("tool_usage", {"tool": call.tool, "count": 1}, gap_ms=(0.1, 1.0))
         if self.rng.random() < 0.3:
             self.log("debug", f"tool {call.tool} finished in {duration:.0f} ms", "charm.tools")
 
@@ -382,8 +383,23 @@ class _Simulator:
     def succeed(self) -> None:
         elapsed = (self.clock - self.plan.start).total_seconds()
         self.log("info", f"run finished in {elapsed:.1f} s", "charm.runtime")
+        if self.plan.agent.name == "research-assistant":
+            report = f"report-{self.plan.run_id[-8:]}.md"
+            artifact = {"name": report, "url": f"https://files.example.com/{report}"}
+            self.emit("artifact", {**artifact, "mime": "text/markdown"}, gap_ms=(5.0, 40.0))
+        self.emit("state_update", {"state": {"steps": len(self.script.steps)}}, gap_ms=(1, 5))
         self.emit("run_end", {"outputs": self.script.outputs})
         self.status("succeeded")
+        self.end_process(0)
+
+    def end_process(self, exit_code: int) -> None:
+        """Cloud runs end with the runner's exit report; local ones with the pipe's end."""
+        if self.plan.environment == "cloud":
+            duration_ms = round((self.clock - self.plan.start).total_seconds() * 1000)
+            data = {"exit_code": exit_code, "duration_ms": duration_ms}
+            self.emit("process_exit", data, gap_ms=(20.0, 200.0))
+        elif self.plan.environment == "local":
+            self.emit("stream_end", {"lines": len(self.events)}, gap_ms=(1.0, 5.0))
 
     def crash(self, steps: Sequence[Step]) -> None:
         """Play up to the step where the plan's crash strikes, then fail there."""
@@ -406,6 +422,7 @@ class _Simulator:
             {"error": {"type": crash.error_type, "message": message, "traceback": traceback}},
         )
         self.status("failed", f"{crash.error_type}: {message}")
+        self.end_process(137 if crash.error_type == "MemoryError" else 0)
 
     def _fail_tool(self, crash: _Crash, failing: Step, message: str) -> None:
         name, tool_input = _tool_of(failing)

@@ -1,7 +1,8 @@
 """Request bodies: size, content type, gzip, and NDJSON, array or envelope by content.
 
-Also `text/plain`: a process's stdout, where event lines are taken as events and every
-other non-blank line becomes a `log` event.
+Also Charm's own streams (`runs.protocol.charm`): `text/plain`, a process's stdout or a
+container log, and `text/event-stream`, the Cloud Runner's SSE. Protocol v1 event lines
+in a stdout stream are taken as they are.
 """
 
 import gc
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from runs.protocol.charm import Stream, parse_charm_sse, parse_charm_text
 from runs.protocol.codec import _as_utc, _utc_now
 from runs.protocol.describe import _describe
 from runs.protocol.events import _event
@@ -46,6 +48,7 @@ _NDJSON_TYPES = frozenset(
     }
 )
 _JSON_TYPES = frozenset({"", "application/json", "text/json"})
+_STREAM_TYPES = frozenset({"text/plain", "text/event-stream"})
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
 # Compact JSON is at most 4.5 times its source in UTF-8 bytes: 4 bytes per character
@@ -64,22 +67,27 @@ def parse_body(
     content_encoding: str | None = None,
     run_id: str | None = None,
     received_at: datetime | None = None,
+    stream_offset: int = 0,
+    stream_ended: bool = False,
+    agent: str | None = None,
+    environment: str | None = None,
 ) -> ParseResult:
     """Parse an ingest request body into valid events and per-event rejections.
 
     Accepts NDJSON, a JSON array, `{"events": [...]}` or a single event object (told
     apart by content, so NDJSON sent as application/json still works), and `text/plain`
-    stdout where non-event lines become `log` events. `run_id` (the X-Charm-Run-Id
-    header) is required for text/plain and fills in events that lack a run_id.
-    `received_at` (default: now) dates stdout lines and bounds future timestamps.
-    Raises `BodyError` when the request as a whole is unusable.
+    stdout and `text/event-stream` SSE, Charm's own streams (`runs.protocol.charm`).
+    `run_id` (the X-Charm-Run-Id header) is required for those and fills in events that
+    lack a run_id; `stream_offset`, `stream_ended`, `agent` and `environment` are what
+    the sender says of the stream. `received_at` (default: now) dates stream lines and
+    bounds future timestamps. Raises `BodyError` when the request as a whole is unusable.
     """
     if len(body) > MAX_REQUEST_BYTES:
         raise BodyError(
             413, f"request body is {len(body):,} bytes; the limit is {MAX_REQUEST_BYTES:,}"
         )
     media_type = content_type.split(";", 1)[0].strip().lower()
-    is_text = media_type == "text/plain"
+    is_text = media_type in _STREAM_TYPES
     if not is_text and not _is_json_type(media_type):
         raise BodyError(415, _unsupported_type_message(media_type))
     if run_id is not None or is_text:
@@ -90,7 +98,10 @@ def parse_body(
     with _gc_paused():
         if is_text:
             text = data.decode("utf-8", "replace").removeprefix("\ufeff")
-            return _parse_text(text, ctx, run_id, received_at)
+            stream = Stream(run_id, received_at, stream_offset, stream_ended, agent, environment)
+            if media_type == "text/event-stream":
+                return _as_parse_result(parse_charm_sse(text, stream))
+            return _parse_text(text, ctx, stream)
         text = _decode_utf8(data, ctx)
         return _parse_json_text(text, ctx, prefer_lines=media_type in _NDJSON_TYPES)
 
@@ -124,7 +135,10 @@ def _unsupported_type_message(media_type: str) -> str:
 
 def _check_header_run_id(run_id: str | None) -> None:
     if run_id is None:
-        raise BodyError(400, "text/plain bodies need an X-Charm-Run-Id header naming the run")
+        raise BodyError(
+            400,
+            "text/plain and text/event-stream bodies need an X-Charm-Run-Id header naming the run",
+        )
     if not 0 < len(run_id) <= 128:
         raise BodyError(400, f"X-Charm-Run-Id: expected 1–128 characters, got {len(run_id):,}")
 
@@ -349,60 +363,50 @@ def _take(
 # text/plain: a process's stdout -----------------------------------------------------------
 
 
-def _parse_text(text: str, ctx: _Context, run_id: str, received_at: datetime) -> ParseResult:
-    """Event lines are taken as events; every other non-blank line becomes a `log` event."""
-    result = ParseResult([], [])
-    stamp = received_at.isoformat()
+def _parse_text(text: str, ctx: _Context, stream: Stream) -> ParseResult:
+    """Charm's stdout; a protocol v1 event line in it is taken as that event."""
     risky_escapes = _has_risky_escapes(text)
-    for index, raw_line in enumerate(text.split("\n")):
-        line = raw_line.rstrip("\r\n")
-        if not line or line.isspace():
-            continue
-        if len(line) * 4 > MAX_EVENT_BYTES and (size := len(line.encode())) > MAX_EVENT_BYTES:
-            result.rejected.append(
-                Rejection(index, f"line is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}")
-            )
-            continue
-        ts = received_at + index * _ONE_MICROSECOND
+
+    def protocol_line(line: str, index: int, position: int) -> Event | Rejection | None:
         value = _event_line(line, ctx.reader)
         if value is None:
-            event_id = _stdout_event_id(run_id, stamp, index, line)
-            result.events.append(_log_line_event(line, event_id, run_id, ts))
-            continue
+            return None
+        taken = ParseResult([], [])
         event_id = None
         if value.get("event_id") is None:
-            event_id = _stdout_event_id(run_id, stamp, index, line)
+            event_id = _stream_event_id(stream.run_id, position, line)
         deep_check = ctx.reader.non_finite or _needs_deep_check(line, 0, len(line), risky_escapes)
         size_check = len(line) > _SIZE_CHECK_ABOVE_CHARS
-        _take(result, index, value, ctx, deep_check, size_check, event_id, ts)
-    return result
+        ts = stream.received_at + index * _ONE_MICROSECOND
+        _take(taken, index, value, ctx, deep_check, size_check, event_id, ts)
+        return taken.events[0] if taken.events else taken.rejected[0]
+
+    return _as_parse_result(parse_charm_text(text, stream, protocol_line))
+
+
+def _as_parse_result(result) -> ParseResult:
+    return ParseResult(result.events, result.rejected, result.noted)
 
 
 def _event_line(line: str, reader: _JsonReader) -> dict | None:
-    """The line's JSON object if it is an event, else None (it is plain output).
+    """The line's JSON object if it is a protocol v1 event, else None.
 
     Besides "type" an event line must carry "v", "event_id" or "run_id": agents print
     other JSON too (an API's {"type": "error", ...} reply is not a crash of the run).
     """
     stripped = line.lstrip()
-    if not stripped.startswith("{"):
-        return None
     reader.non_finite = False
     try:
         value = reader.decoder.decode(stripped)
     except (ValueError, RecursionError):
+        return None
+    if type(value) is not dict:
         return None
     if "type" in value and ("v" in value or "event_id" in value or "run_id" in value):
         return value
     return None
 
 
-def _stdout_event_id(run_id: str, stamp: str, index: int, line: str) -> str:
-    digest = hashlib.sha256(f"{run_id}\n{stamp}\n{index}\n{line}".encode()).hexdigest()
-    return "stdout-" + digest[:32]
-
-
-def _log_line_event(line: str, event_id: str, run_id: str, ts: datetime) -> Event:
-    message = line.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
-    data = {"message": message, "level": "info", "stream": "stdout", "logger": None}
-    return Event(event_id, run_id, "log", ts, None, None, None, data)
+def _stream_event_id(run_id: str, position: int, line: str) -> str:
+    digest = hashlib.sha256(f"{run_id}\n{position}\n{line}".encode()).hexdigest()
+    return "cs-" + digest[:40]

@@ -16,6 +16,7 @@ from runs.protocol.types import (
     LOG_LEVELS,
     LOG_STREAMS,
     MAX_EVENT_BYTES,
+    OUTPUT_FORMATS,
     REVENUE_KINDS,
     RUN_STATUSES,
     Event,
@@ -220,6 +221,13 @@ def _choice(
     _fail(path, "one of " + ", ".join(choices), value)
 
 
+def _optional_choice(source: dict, key: str, path: str, choices: tuple[str, ...]) -> str | None:
+    value = source.get(key)
+    if value is None or (type(value) is str and value in choices):
+        return value
+    _fail(path, "one of " + ", ".join(choices), value)
+
+
 def _count(source: dict, key: str, path: str, default: int | None = None) -> int:
     value = source.get(key, _MISSING)
     if type(value) is int and 0 <= value < _MAX_INT:
@@ -319,6 +327,20 @@ def _log_level(data: dict) -> str:
     _fail("data.level", "one of " + ", ".join(LOG_LEVELS), level)
 
 
+def _exit_code(data: dict) -> int:
+    value = data.get("exit_code", _MISSING)
+    if type(value) is int and -(2**31) <= value < 2**31:
+        return value
+    _fail("data.exit_code", "a whole number (the process's exit status)", value)
+
+
+def _use_count(data: dict) -> int:
+    value = data.get("count", 1)
+    if type(value) is int and 0 < value <= 1_000_000_000:
+        return value
+    _fail("data.count", "a whole number from 1 to 10^9", value)
+
+
 def _amount(data: dict) -> str:
     value = data.get("amount", _MISSING)
     if type(value) is str and _DECIMAL_TEXT.fullmatch(value):
@@ -351,7 +373,10 @@ def _currency(data: dict) -> str:
 
 _NORMALIZERS = {
     "run_start": _run_start_data,
-    "run_end": lambda data: {"outputs": data.get("outputs")},
+    "run_end": lambda data: {
+        "outputs": data.get("outputs"),
+        "format": _optional_choice(data, "format", "data.format", OUTPUT_FORMATS),
+    },
     "error": lambda data: {"error": _error_info(data)},
     "tool_start": lambda data: {
         "tool_name": _tool_name(data),
@@ -380,6 +405,8 @@ _NORMALIZERS = {
     "status": lambda data: {
         "status": _choice(data, "status", "data.status", RUN_STATUSES),
         "message": _optional_string(data, "message", "data.message"),
+        "thread_id": _optional_string(data, "thread_id", "data.thread_id", max_len=200),
+        "next_step": _optional_string(data, "next_step", "data.next_step", max_len=10_000),
     },
     "log": lambda data: {
         "message": _string(data, "message", "data.message", min_len=0),
@@ -404,4 +431,23 @@ _NORMALIZERS = {
         "refund_of": _optional_string(data, "refund_of", "data.refund_of", max_len=200),
         "metadata": _object(data, "metadata", "data.metadata"),
     },
+    "artifact": lambda data: {
+        "name": _string(data, "name", "data.name", max_len=500),
+        "url": _optional_string(data, "url", "data.url", max_len=4000),
+        "mime": _optional_string(data, "mime", "data.mime", max_len=200),
+    },
+    "tool_usage": lambda data: {
+        "tool": _string(data, "tool", "data.tool", max_len=200),
+        "count": _use_count(data),
+    },
+    "state_update": lambda data: {"state": data.get("state")},
+    "process_exit": lambda data: {
+        "exit_code": _exit_code(data),
+        "duration_ms": (
+            None
+            if data.get("duration_ms") is None
+            else _count(data, "duration_ms", "data.duration_ms")
+        ),
+    },
+    "stream_end": lambda data: {"lines": _count(data, "lines", "data.lines", 0)},
 }

@@ -1,7 +1,7 @@
 """Protocol v1 constants, the result and error types, and the context a parse runs in."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Self
 
@@ -22,6 +22,11 @@ EVENT_TYPES: tuple[str, ...] = (
     "log",
     "usage",
     "revenue",
+    "artifact",
+    "tool_usage",
+    "state_update",
+    "process_exit",
+    "stream_end",
 )
 RUN_STATUSES: tuple[str, ...] = (
     "queued",
@@ -32,10 +37,15 @@ RUN_STATUSES: tuple[str, ...] = (
     "timed_out",
     "validating",
     "validation_failed",
+    "suspended",
 )
 TERMINAL_STATUSES = frozenset(
     {"succeeded", "failed", "cancelled", "timed_out", "validation_failed"}
 )
+# A suspended run waits for a human: not finished, but settled like a finished one, so a
+# later progress message does not set it back to running and it is never called stalled.
+SETTLED_STATUSES = TERMINAL_STATUSES | {"suspended"}
+OUTPUT_FORMATS: tuple[str, ...] = ("markdown", "json", "rich_component", "text")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 LOG_STREAMS: tuple[str, ...] = ("stdout", "stderr")
 ENVIRONMENTS: tuple[str, ...] = ("local", "cloud", "docker")
@@ -70,6 +80,7 @@ class Rejection:
 class ParseResult:
     events: list[Event]
     rejected: list[Rejection]
+    noted: list[Rejection] = field(default_factory=list)  # kept, as log lines, and why
 
 
 class BodyError(Exception):

@@ -29,7 +29,14 @@ TYPES = {
     "log",
     "usage",
     "revenue",
+    "tool_usage",
+    "artifact",
+    "state_update",
+    "process_exit",
+    "stream_end",
 }
+# What the process or the pipe reports after the run's last status.
+AFTERWORD = {"process_exit", "stream_end"}
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out", "validation_failed"}
 RUN_ID = re.compile(r"run_[0-9a-f]{12}")
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -50,7 +57,15 @@ def _by_run(events: list[Event]) -> dict[str, list[Event]]:
 
 
 def _final_status(run: list[Event]) -> str:
-    return [e["data"]["status"] for e in run if e["type"] == "status"][-1]
+    return _last_status(run)["data"]["status"]
+
+
+def _last_status(run: list[Event]) -> Event:
+    return [e for e in run if e["type"] == "status"][-1]
+
+
+def _before_afterword(run: list[Event]) -> list[Event]:
+    return run[:-1] if run[-1]["type"] in AFTERWORD else run
 
 
 def _token_calls(events: list[Event]) -> dict[str, list[Event]]:
@@ -220,7 +235,8 @@ def test_runs_start_with_run_start_and_end_once_before_now(
 ) -> None:
     for run in runs.values():
         assert run[0]["type"] == "run_start"
-        assert run[-1]["type"] == "status" and run[-1]["data"]["status"] in TERMINAL
+        last = _before_afterword(run)[-1]
+        assert last["type"] == "status" and last["data"]["status"] in TERMINAL
         terminal = [e for e in run if e["type"] == "status" and e["data"]["status"] in TERMINAL]
         assert len(terminal) == 1
         assert NOW - timedelta(days=DAYS, hours=4) < _ts(run[0]) and _ts(run[-1]) < NOW
@@ -270,9 +286,9 @@ def test_validation_failures_say_what_is_wrong_in_charm_yaml(
         seen = [e["data"]["status"] for e in run if e["type"] == "status"]
         assert seen[-2:] == ["validating", "validation_failed"]
         assert "running" not in seen
-        assert run[-1]["data"]["message"].startswith("charm.yaml: ")
+        assert _last_status(run)["data"]["message"].startswith("charm.yaml: ")
     schema = re.compile(r"charm\.yaml: tool '[\w.]+' requires input schema")
-    assert sum(1 for run in failures if schema.fullmatch(run[-1]["data"]["message"])) >= 3
+    assert sum(1 for run in failures if schema.fullmatch(_last_status(run)["data"]["message"])) >= 3
 
 
 def test_crashed_runs_carry_a_python_traceback_that_ends_with_the_error(
@@ -283,7 +299,7 @@ def test_crashed_runs_carry_a_python_traceback_that_ends_with_the_error(
         error = next(e for e in run if e["type"] == "error")["data"]["error"]
         assert error["traceback"].startswith("Traceback (most recent call last):\n")
         assert error["traceback"].endswith(f"\n{error['type']}: {error['message']}")
-        assert run[-1]["data"]["message"] == f"{error['type']}: {error['message']}"
+        assert _last_status(run)["data"]["message"] == f"{error['type']}: {error['message']}"
         stderr = [e for e in run if e["type"] == "log" and e["data"]["stream"] == "stderr"]
         assert any("Traceback" in e["data"]["message"] for e in stderr)
 
@@ -362,7 +378,7 @@ def test_failed_cloud_runs_have_a_local_twin_with_the_same_inputs_that_succeeded
 
 def test_cancelled_and_timed_out_runs_say_why(runs: dict[str, list[Event]]) -> None:
     for run in runs.values():
-        status = run[-1]["data"]
+        status = _last_status(run)["data"]
         if status["status"] == "cancelled":
             assert status["message"].startswith("cancelled by ")
         if status["status"] == "timed_out":

@@ -42,6 +42,15 @@ DATA = {
     "log": {"message": "fetched 3 invoices", "level": "info"},
     "usage": {"model": "gpt-4o", "input_tokens": 1200, "output_tokens": 340},
     "revenue": {"kind": "charge", "amount": "12.50", "currency": "USD"},
+    "artifact": {
+        "name": "report.pdf",
+        "url": "https://files.example/r.pdf",
+        "mime": "application/pdf",
+    },
+    "tool_usage": {"tool": "search", "count": 2},
+    "state_update": {"state": {"step": 3}},
+    "process_exit": {"exit_code": 137, "duration_ms": 5400},
+    "stream_end": {"lines": 12},
 }
 
 
@@ -470,7 +479,7 @@ def test_text_plain_without_a_run_id_is_refused():
     error = body_error(b"hello\n", "text/plain")
     assert (error.status, error.message) == (
         400,
-        "text/plain bodies need an X-Charm-Run-Id header naming the run",
+        "text/plain and text/event-stream bodies need an X-Charm-Run-Id header naming the run",
     )
 
 
@@ -484,7 +493,8 @@ def test_plain_lines_become_log_events_of_the_run():
     result = parse(b"starting\r\n\nfetched 3 invoices\n", "text/plain; charset=utf-8", run_id="r1")
     assert result.rejected == []
     first, second = result.events
-    assert (first.type, first.run_id, first.seq, first.agent_name) == ("log", "r1", None, None)
+    # Line order is the event's seq: the wire has no sequence of its own.
+    assert (first.type, first.run_id, first.seq, first.agent_name) == ("log", "r1", 0, None)
     assert first.data == {
         "message": "starting",
         "level": "info",
@@ -496,10 +506,15 @@ def test_plain_lines_become_log_events_of_the_run():
     assert second.ts == NOW + timedelta(microseconds=2)
 
 
-def test_plain_line_event_id_is_derived_from_run_time_index_and_line():
+def test_plain_line_event_id_is_derived_from_run_position_and_line_not_the_receive_time():
     [parsed] = parse(b"\nhello", "text/plain", run_id="r1").events
-    digest = hashlib.sha256(f"r1\n{NOW.isoformat()}\n1\nhello".encode()).hexdigest()
-    assert parsed.event_id == "stdout-" + digest[:32]
+    digest = hashlib.sha256("r1\n1\nlog\nhello".encode()).hexdigest()
+    assert parsed.event_id == "cs-" + digest[:40]
+    later = NOW + timedelta(hours=1)
+    [again] = parse_body(
+        b"\nhello", content_type="text/plain", run_id="r1", received_at=later
+    ).events
+    assert again.event_id == parsed.event_id
 
 
 def test_the_same_stdout_sent_again_gives_the_same_event_ids():
@@ -524,11 +539,11 @@ def test_event_lines_in_stdout_are_taken_as_events():
 def test_event_line_without_run_id_event_id_or_ts_takes_them_from_the_request():
     line = json.dumps({"v": 1, "type": "status", "data": {"status": "validating"}})
     [parsed] = parse(f"x\n{line}".encode(), "text/plain", run_id="r1").events[1:]
-    digest = hashlib.sha256(f"r1\n{NOW.isoformat()}\n1\n{line}".encode()).hexdigest()
+    digest = hashlib.sha256(f"r1\n1\n{line}".encode()).hexdigest()
     assert (parsed.type, parsed.run_id, parsed.event_id) == (
         "status",
         "r1",
-        "stdout-" + digest[:32],
+        "cs-" + digest[:40],
     )
     assert parsed.ts == NOW + timedelta(microseconds=1)
 
@@ -688,7 +703,7 @@ def test_data_must_be_an_object():
 
 
 def test_missing_data_means_an_empty_object_where_the_type_allows_it():
-    assert validate_event(event("run_end", data=None)).data == {"outputs": None}
+    assert validate_event(event("run_end", data=None)).data == {"outputs": None, "format": None}
 
 
 def test_missing_data_names_the_first_required_field():
@@ -882,7 +897,14 @@ def test_run_start_runtime_must_be_an_object():
 
 
 def test_run_end_keeps_outputs_of_any_json_type():
-    assert data_of("run_end", outputs=[1, "two"]) == {"outputs": [1, "two"]}
+    assert data_of("run_end", outputs=[1, "two"]) == {"outputs": [1, "two"], "format": None}
+
+
+def test_run_end_format_says_how_to_show_the_outputs():
+    assert data_of("run_end", format="json")["format"] == "json"
+    assert data_error("run_end", format="html") == (
+        'data.format: expected one of markdown, json, rich_component, text, got string "html"'
+    )
 
 
 def test_error_data_is_normalized():
@@ -972,11 +994,37 @@ def test_agent_action_needs_a_tool_and_keeps_any_tool_input():
 
 
 def test_status_must_be_a_known_run_status():
-    assert data_of("status", message=None) == {"status": "validating", "message": None}
+    assert data_of("status", message=None) == {
+        "status": "validating",
+        "message": None,
+        "thread_id": None,
+        "next_step": None,
+    }
     assert data_error("status", status="done") == (
         "data.status: expected one of queued, running, succeeded, failed, cancelled, "
-        'timed_out, validating, validation_failed, got string "done"'
+        'timed_out, validating, validation_failed, suspended, got string "done"'
     )
+
+
+def test_a_suspended_status_carries_its_thread_and_next_step():
+    data = data_of("status", status="suspended", thread_id="t-9", next_step="approve the refund")
+    assert (data["status"], data["thread_id"], data["next_step"]) == (
+        "suspended",
+        "t-9",
+        "approve the refund",
+    )
+
+
+def test_process_exit_needs_a_whole_exit_code():
+    assert data_of("process_exit") == {"exit_code": 137, "duration_ms": 5400}
+    assert data_error("process_exit", exit_code="137") == (
+        'data.exit_code: expected a whole number (the process\'s exit status), got string "137"'
+    )
+
+
+def test_tool_usage_counts_at_least_one_use():
+    assert data_of("tool_usage", count=None) == {"tool": "search", "count": 1}
+    assert data_error("tool_usage", count=0).startswith("data.count: expected a whole number")
 
 
 def test_terminal_statuses_are_the_final_ones():
