@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from runs.protocol.charm import Stream, parse_charm_sse, parse_charm_text
+from runs.protocol.charm import Carry, Stream, parse_charm_sse, parse_charm_text
 from runs.protocol.codec import _as_utc, _utc_now
 from runs.protocol.describe import _describe
 from runs.protocol.events import _event
@@ -71,6 +71,7 @@ def parse_body(
     stream_ended: bool = False,
     agent: str | None = None,
     environment: str | None = None,
+    carry: Carry | None = None,
 ) -> ParseResult:
     """Parse an ingest request body into valid events and per-event rejections.
 
@@ -79,7 +80,8 @@ def parse_body(
     stdout and `text/event-stream` SSE, Charm's own streams (`runs.protocol.charm`).
     `run_id` (the X-Charm-Run-Id header) is required for those and fills in events that
     lack a run_id; `stream_offset`, `stream_ended`, `agent` and `environment` are what
-    the sender says of the stream. `received_at` (default: now) dates stream lines and
+    the sender says of the stream; `carry` joins the pieces one sender parses in order.
+    `received_at` (default: now) dates stream lines and
     bounds future timestamps. Raises `BodyError` when the request as a whole is unusable.
     """
     if len(body) > MAX_REQUEST_BYTES:
@@ -100,8 +102,8 @@ def parse_body(
             text = data.decode("utf-8", "replace").removeprefix("\ufeff")
             stream = Stream(run_id, received_at, stream_offset, stream_ended, agent, environment)
             if media_type == "text/event-stream":
-                return _as_parse_result(parse_charm_sse(text, stream))
-            return _parse_text(text, ctx, stream)
+                return _as_parse_result(parse_charm_sse(text, stream, carry))
+            return _parse_text(text, ctx, stream, carry)
         text = _decode_utf8(data, ctx)
         return _parse_json_text(text, ctx, prefer_lines=media_type in _NDJSON_TYPES)
 
@@ -363,7 +365,7 @@ def _take(
 # text/plain: a process's stdout -----------------------------------------------------------
 
 
-def _parse_text(text: str, ctx: _Context, stream: Stream) -> ParseResult:
+def _parse_text(text: str, ctx: _Context, stream: Stream, carry: Carry | None) -> ParseResult:
     """Charm's stdout; a protocol v1 event line in it is taken as that event."""
     risky_escapes = _has_risky_escapes(text)
 
@@ -381,7 +383,7 @@ def _parse_text(text: str, ctx: _Context, stream: Stream) -> ParseResult:
         _take(taken, index, value, ctx, deep_check, size_check, event_id, ts)
         return taken.events[0] if taken.events else taken.rejected[0]
 
-    return _as_parse_result(parse_charm_text(text, stream, protocol_line))
+    return _as_parse_result(parse_charm_text(text, stream, protocol_line, carry))
 
 
 def _as_parse_result(result) -> ParseResult:

@@ -75,14 +75,37 @@ class StreamResult:
 
 
 @dataclass
+class Carry:
+    """What one piece of a stream leaves open for the next, when one sender parses the
+    pieces in order (the `ingest` command reading a pipe): the open LLM call and tools."""
+
+    call_start: int | None = None  # position of the first delta of the open LLM call
+    open_tools: list[tuple[str, str]] = field(default_factory=list)  # (span_id, tool name)
+    agent: str | None = None
+
+
+@dataclass
 class _Reader:
-    """The parse of one body: pairs tools and groups tokens within it."""
+    """The parse of one body: pairs tools and groups tokens within it (and across the
+    pieces of one `Carry`)."""
 
     stream: Stream
     result: StreamResult
     agent: str | None
-    call_start: int | None = None  # position of the first delta of the open LLM call
-    open_tools: list[tuple[str, str]] = field(default_factory=list)  # (span_id, tool name)
+    call_start: int | None = None
+    open_tools: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, stream: Stream, agent: str | None, carry: Carry | None) -> "_Reader":
+        if carry is None:
+            return cls(stream, StreamResult(), agent)
+        agent = agent or carry.agent
+        carry.agent = agent
+        return cls(stream, StreamResult(), agent, carry.call_start, carry.open_tools)
+
+    def keep(self, carry: Carry | None) -> None:
+        if carry is not None:
+            carry.call_start, carry.open_tools = self.call_start, self.open_tools
 
     def add(self, position: int, type_: str, data: dict, content: str) -> None:
         stream = self.stream
@@ -100,7 +123,9 @@ class _Reader:
         self.call_start = None
 
 
-def parse_charm_text(text: str, stream: Stream, protocol_line=None) -> StreamResult:
+def parse_charm_text(
+    text: str, stream: Stream, protocol_line=None, carry: Carry | None = None
+) -> StreamResult:
     """A process's stdout or a container log, one line per entry.
 
     `protocol_line(line, index, position)`, when given, is offered every `{`-line first:
@@ -109,8 +134,11 @@ def parse_charm_text(text: str, stream: Stream, protocol_line=None) -> StreamRes
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    reader = _Reader(stream, StreamResult(), stream.agent or _loaded_agent(lines))
-    _start(reader)
+    loaded, loaded_at = _loaded_agent(lines)
+    started = carry is not None and carry.agent is not None
+    reader = _Reader.of(stream, stream.agent or loaded, carry)
+    if not started:
+        _start(reader, None if stream.agent else loaded_at)
     for index, raw in enumerate(lines):
         line = raw.rstrip("\r")
         position = stream.offset + index
@@ -129,16 +157,19 @@ def parse_charm_text(text: str, stream: Stream, protocol_line=None) -> StreamRes
                 continue
         _line(reader, index, position, line)
     _finish(reader, stream.offset + len(lines))
+    reader.keep(carry)
     return reader.result
 
 
-def parse_charm_sse(text: str, stream: Stream) -> StreamResult:
+def parse_charm_sse(text: str, stream: Stream, carry: Carry | None = None) -> StreamResult:
     """The runner's Server-Sent Events: `data:` frames of Charm events, per the SSE rules
     (multi-line data joined by newlines, CR/LF/CRLF, comments and other fields ignored).
     A frame's position is the line it starts on."""
     lines = re.split(r"\r\n|\r|\n", text)
-    reader = _Reader(stream, StreamResult(), stream.agent)
-    _start(reader)
+    started = carry is not None and carry.agent is not None
+    reader = _Reader.of(stream, stream.agent, carry)
+    if not started:
+        _start(reader)
     data: list[str] = []
     first = None
     for index, line in enumerate([*lines, ""]):
@@ -156,6 +187,7 @@ def parse_charm_sse(text: str, stream: Stream) -> StreamResult:
             first = index
         data.append(value.removeprefix(" "))
     _finish(reader, stream.offset + len(lines))
+    reader.keep(carry)
     return reader.result
 
 
@@ -176,18 +208,20 @@ def _sse_frame(reader: _Reader, index: int, position: int, payload: str) -> None
     )
 
 
-def _start(reader: _Reader) -> None:
-    """The stream's first body opens the run, when the sender or the stream names it."""
+def _start(reader: _Reader, loaded_at: int | None = None) -> None:
+    """Open the run: at the stream's start when the sender names the agent, else at the
+    CLI's `✔ Loaded Agent` line (the first thing `charm run` says of it)."""
     stream = reader.stream
-    if stream.offset != 0 or not reader.agent:
+    if not reader.agent or (loaded_at is None and stream.offset != 0):
         return
+    position = stream.offset + (loaded_at or 0)
     data = {
         "inputs": None,
         "environment": stream.environment or "local",
         "runtime": {},
         "config": {"required_env": [], "oauth": []},
     }
-    reader.add(stream.offset, "run_start", data, reader.agent)
+    reader.add(position, "run_start", data, reader.agent)
 
 
 def _finish(reader: _Reader, end_position: int) -> None:
@@ -196,12 +230,13 @@ def _finish(reader: _Reader, end_position: int) -> None:
         reader.add(end_position, "stream_end", {"lines": end_position}, "")
 
 
-def _loaded_agent(lines: list[str]) -> str | None:
-    for line in lines[:200]:  # the CLI prints it before the agent starts
+def _loaded_agent(lines: list[str]) -> tuple[str | None, int | None]:
+    """The agent `charm run` says it loaded, and the line it says so on."""
+    for index, line in enumerate(lines[:200]):  # printed before the agent starts
         match = _LOADED_AGENT.match(line)
         if match:
-            return match["name"][:_NAME_MAX]
-    return None
+            return match["name"][:_NAME_MAX], index
+    return None, None
 
 
 def _too_big(line: str) -> bool:
