@@ -30,17 +30,22 @@ def test_ingest_command_stores_valid_lines_and_names_the_bad_ones(project, tmp_p
     assert batch.event_count == 2 and batch.source == "cli"
 
 
-def test_ingest_command_reads_raw_stdout_for_a_run(project, tmp_path, monkeypatch):
+def test_ingest_command_reads_raw_stdout_for_a_run_and_ends_its_stream(
+    project, tmp_path, monkeypatch
+):
     monkeypatch.setattr("sys.stdin", io.StringIO("starting\nworking\n"))
     out = io.StringIO()
 
     call_command("ingest", "-", "--project", project.slug, "--run-id", "run_7", stdout=out)
 
-    events = json.loads(IngestBatch.objects.get(project=project).payload)
-    assert [(e["type"], e["run_id"], e["data"]["message"]) for e in events] == [
-        ("log", "run_7", "starting"),
-        ("log", "run_7", "working"),
+    batches = IngestBatch.objects.filter(project=project).order_by("id")
+    events = [e for batch in batches for e in json.loads(batch.payload)]
+    assert [(e["type"], e["run_id"], e["seq"]) for e in events] == [
+        ("log", "run_7", 0),
+        ("log", "run_7", 1),
+        ("stream_end", "run_7", 2),
     ]
+    assert [e["data"]["message"] for e in events[:2]] == ["starting", "working"]
 
 
 def test_ingest_command_names_an_unknown_project(db, tmp_path):
