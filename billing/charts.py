@@ -32,7 +32,8 @@ def stacked_bars(
 ) -> dict:
     """One bar per time bucket, stacked by group (the largest groups first).
 
-    `unit` is "usd" (money), "tokens" or "runs"; it picks the number format. `order`
+    `unit` is "usd" (money), "tokens", "runs" or "uses" (tool uses); it picks the
+    number format. `order`
     ranks the groups (so two charts of the same groups give each the same colour);
     by default the largest total comes first.
     """
@@ -170,9 +171,13 @@ def _money_bar(name: str, x: list[str], values: Sequence[Decimal], colour: str, 
     }
 
 
-_FORMATS = {"usd": "$,.4f", "tokens": ",d", "runs": ",d", "money": ",.2f", "seconds": ",.2f"}
+_FORMATS = {
+    "usd": "$,.4f", "tokens": ",d", "runs": ",d", "uses": ",d", "money": ",.2f",
+    "seconds": ",.2f",
+}  # fmt: skip
 _TICK_FORMATS = {
-    "usd": "$,.2~f", "tokens": "~s", "runs": ",d", "money": ",.2~f", "seconds": ",.1~f",
+    "usd": "$,.2~f", "tokens": "~s", "runs": ",d", "uses": "~s", "money": ",.2~f",
+    "seconds": ",.1~f",
 }  # fmt: skip
 
 

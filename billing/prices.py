@@ -1,11 +1,13 @@
-"""Model prices from the database, as `billing.pricing.Price` values."""
+"""Model and tool prices from the database, as `billing.pricing.Price` and
+`billing.tool_pricing.ToolRate` values."""
 
 from datetime import date
 
 from django.db.models import Q
 
-from billing.models import ModelPrice
+from billing.models import ModelPrice, ToolPrice
 from billing.pricing import DEFAULT_PRICES, Price, find_price
+from billing.tool_pricing import ToolPriceBook, ToolRate
 
 
 def default_prices_create(model=ModelPrice) -> int:
@@ -57,3 +59,19 @@ def price_for(prices: tuple[list[Price], list[Price]], model: str, at: date) -> 
     """The organization's own price for `model` on `at`, else the shipped default."""
     own, defaults = prices
     return find_price(own, model, at) or find_price(defaults, model, at)
+
+
+def tool_prices_load(organization_id: int) -> ToolPriceBook:
+    """The organization's tool prices, read fresh for every page (priced at read time,
+    so a price just added counts at once). One query."""
+    rows = ToolPrice.objects.filter(organization_id=organization_id).order_by("tool", "id")
+    return ToolPriceBook(
+        ToolRate(
+            id=row.id,
+            tool=row.tool,
+            unit_price=row.unit_price,
+            currency=row.currency,
+            effective_from=row.effective_from,
+        )
+        for row in rows
+    )

@@ -17,11 +17,12 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from billing.models import ModelPrice
+from billing.models import ModelPrice, ToolPrice
 from billing.prices import price_for, prices_load
 from billing.pricing import Price, Usage, cost_of, normalize_model
+from billing.tool_pricing import ToolRate
 from runs.models import LlmCall, Run, UsageHourly
 from runs.rollups import daily_key, hour_of, regroup
 from studio.models import Organization, Project
@@ -188,6 +189,62 @@ def reprice_later(*, organization_id: int | None, scope: RepriceScope) -> None:
     transaction.on_commit(enqueue)
 
 
+# ── Tool prices ───────────────────────────────────────────────────────────────────
+# Tool uses are priced when read, so these writes re-price nothing.
+
+
+@dataclass(frozen=True)
+class ToolPriceData:
+    """What a person enters for a tool price row: per use, in `currency`."""
+
+    tool: str
+    unit_price: Decimal
+    currency: str
+    effective_from: date
+
+    def check(self) -> None:
+        """Raise PriceError unless this is a row `billing.tool_pricing` can use."""
+        try:
+            ToolRate(tool=self.tool, unit_price=self.unit_price, currency=self.currency,
+                     effective_from=self.effective_from)  # fmt: skip
+        except (TypeError, ValueError) as error:
+            raise PriceError(str(error)) from None
+
+
+def tool_price_create(*, organization: Organization, data: ToolPriceData) -> ToolPrice:
+    """Add an organization's price for a tool from a day on. One row per tool and day:
+    a second one is refused (delete the first to change it)."""
+    data.check()
+    duplicate = PriceError(
+        f"there is already a price for {data.tool} from {data.effective_from.isoformat()}; "
+        "delete that row first, or pick another day"
+    )
+    if ToolPrice.objects.filter(
+        organization=organization, tool=data.tool, effective_from=data.effective_from
+    ).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return ToolPrice.objects.create(
+                organization=organization,
+                tool=data.tool,
+                unit_price=data.unit_price,
+                currency=data.currency,
+                effective_from=data.effective_from,
+            )
+    except IntegrityError:  # the same row saved at the same moment by someone else
+        raise duplicate from None
+
+
+def tool_price_delete(*, organization: Organization, price_id: int) -> ToolPrice | None:
+    """Delete one of the organization's tool price rows; None if it has no such row
+    (another organization's row is never touched)."""
+    price = ToolPrice.objects.filter(organization=organization, pk=price_id).first()
+    if price is not None:
+        price.delete()
+    return price
+
+
 # ── Re-pricing ────────────────────────────────────────────────────────────────────
 
 
@@ -335,6 +392,7 @@ __all__ = [
     "PriceError",
     "RepriceResult",
     "RepriceScope",
+    "ToolPriceData",
     "calls_reprice",
     "price_changed",
     "price_create",
@@ -342,4 +400,6 @@ __all__ = [
     "price_update",
     "reprice_later",
     "scope_of",
+    "tool_price_create",
+    "tool_price_delete",
 ]

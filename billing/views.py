@@ -1,4 +1,4 @@
-"""Usage, revenue (and its CSV export) and the model price table.
+"""Usage, revenue (and its CSV export) and the price tables (models and tools).
 
 Each page renders whole, or for an htmx request just the named partial of its
 template. Capabilities are checked by `require_capability` on every view, pages,
@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
 from billing import charts
-from billing.forms import PriceForm
+from billing.forms import PriceForm, ToolPriceForm
 from billing.pricing import normalize_model
 from billing.selectors import (
     CSV_HEADER,
@@ -31,6 +32,7 @@ from billing.selectors import (
     CurrencySection,
     FilterError,
     RevenueFilters,
+    ToolUsageReport,
     UsageParams,
     UsageReport,
     decimal_text,
@@ -40,10 +42,21 @@ from billing.selectors import (
     revenue_events_page,
     revenue_events_rows,
     revenue_summary,
+    tool_days,
+    tool_price_rows,
+    tool_usage_exists,
+    tool_usage_report,
+    unpriced_tools,
     usage_exists,
     usage_report,
 )
-from billing.services import PriceError, price_create, price_update
+from billing.services import (
+    PriceError,
+    price_create,
+    price_update,
+    tool_price_create,
+    tool_price_delete,
+)
 from studio.tenancy import can, require_capability
 
 GROUP_LABELS = {"model": "Model", "agent": "Agent", "environment": "Environment"}
@@ -58,10 +71,14 @@ RANGE_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 
 def usage(request: HttpRequest) -> HttpResponse:
     params = UsageParams.from_params(request.GET)
     report = usage_report(project=request.project, params=params)
+    first_day, last_day = tool_days(report.start, report.end)
+    tools = tool_usage_report(project=request.project, first_day=first_day, last_day=last_day)
     context = {
         "report": report,
         "params": params,
-        "charts": _usage_charts(report),
+        "tools": tools,
+        "tools_ever": not tools.is_empty or tool_usage_exists(project=request.project),
+        "charts": _usage_charts(report, tools),
         "never_used": report.is_empty and not usage_exists(project=request.project),
         "ranges": [(key, _usage_query(params, range=key)) for key in USAGE_RANGES],
         "groups": [
@@ -80,9 +97,12 @@ def _usage_query(params: UsageParams, **changes: str) -> str:
     return "?" + urlencode(values)
 
 
-def _usage_charts(report: UsageReport) -> dict:
+def _usage_charts(report: UsageReport, tools: ToolUsageReport) -> dict:
     order = [row.name for row in report.token_rows]  # one colour per group in both charts
     return {
+        "tool_uses": charts.stacked_bars(
+            x=tools.days, series=tools.uses, unit="uses", order=[row.name for row in tools.tools]
+        ),
         "cost": charts.stacked_bars(x=report.buckets, series=report.cost, unit="usd", order=order),
         "tokens": charts.stacked_bars(
             x=report.buckets, series=report.tokens, unit="tokens", order=order
@@ -202,11 +222,13 @@ def _cell(text: str) -> str:
 @require_http_methods(["GET", "POST"])
 @require_capability("view_usage", needs_project=False)
 def prices(request: HttpRequest) -> HttpResponse:
-    """The price table; owners add rows here (POST)."""
+    """The price tables; owners add model and tool rows here (POST)."""
     table = price_table(organization=request.org)
     if request.method == "POST":
         if not can(request.role, "edit_prices"):
             return _forbidden(request)
+        if request.POST.get("form") == "tool_price":
+            return _tool_price_add(request, table)
         form = PriceForm(request.POST)
         if form.is_valid():
             try:
@@ -259,12 +281,69 @@ def _add_initial(request: HttpRequest, table) -> dict:
     return {"effective_from": timezone.now().date()}
 
 
+def _tool_price_add(request: HttpRequest, table) -> HttpResponse:
+    tool_form = ToolPriceForm(request.POST)
+    if tool_form.is_valid():
+        try:
+            price = tool_price_create(organization=request.org, data=tool_form.tool_price_data())
+        except PriceError as error:
+            text = str(error)  # not capitalize(): it would lower-case the tool's name
+            tool_form.add_error(None, text[:1].upper() + text[1:] + ".")
+        else:
+            messages.success(
+                request,
+                f"Price for {price.tool} from {price.effective_from:%b %-d, %Y} added: "
+                "tool cost on the usage and revenue pages uses it now.",
+            )
+            return redirect(reverse("billing:prices") + "#tools")
+    form = PriceForm(initial={"effective_from": timezone.now().date()})
+    return _prices_page(request, table, form, tool_form=tool_form, status=400)
+
+
+@require_POST
+@require_capability("edit_prices", needs_project=False)
+def tool_price_remove(request: HttpRequest, price_id: int) -> HttpResponse:
+    price = tool_price_delete(organization=request.org, price_id=price_id)
+    if price is None:
+        raise Http404("No such tool price in this organization")
+    messages.success(
+        request,
+        f"Price for {price.tool} from {price.effective_from:%b %-d, %Y} deleted: its days "
+        "take the tool's earlier price, or are unpriced if it has none.",
+    )
+    return redirect(reverse("billing:prices") + "#tools")
+
+
+def _tool_add_initial(request: HttpRequest, unpriced) -> dict:
+    """Prefill the tool form: for an unpriced tool, from its first unpriced day, so
+    saving prices all of its uses."""
+    initial = {"currency": "USD", "effective_from": timezone.now().date()}
+    tool = request.GET.get("tool", "").strip()[:200]
+    if tool:
+        seen = next((row for row in unpriced if row.tool == tool), None)
+        initial |= {
+            "tool": tool,
+            "effective_from": seen.first_day if seen else initial["effective_from"],
+        }
+    return initial
+
+
 def _prices_page(
-    request: HttpRequest, table, form: PriceForm, *, editing=None, status: int = 200
+    request: HttpRequest,
+    table,
+    form: PriceForm,
+    *,
+    tool_form: ToolPriceForm | None = None,
+    editing=None,
+    status: int = 200,
 ) -> HttpResponse:
+    unpriced = unpriced_tools(organization=request.org)
     context = {
         "table": table,
         "form": form,
+        "tool_prices": tool_price_rows(organization=request.org, today=timezone.now().date()),
+        "unpriced_tools": unpriced,
+        "tool_form": tool_form or ToolPriceForm(initial=_tool_add_initial(request, unpriced)),
         "editing": editing,
         "can_edit": can(request.role, "edit_prices"),
         "today": timezone.now().date(),

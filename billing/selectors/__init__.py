@@ -24,6 +24,17 @@ from billing.selectors.revenue import (
     revenue_events_rows,
     revenue_summary,
 )
+from billing.selectors.tools import (
+    ToolRow,
+    ToolUsageReport,
+    UnpricedTool,
+    tool_cost_by_agent,
+    tool_days,
+    tool_price_rows,
+    tool_usage_exists,
+    tool_usage_report,
+    unpriced_tools,
+)
 from billing.selectors.usage import (
     USAGE_GROUPS,
     USAGE_RANGES,
@@ -39,8 +50,10 @@ from billing.selectors.usage import (
 __all__ = [
     "CSV_HEADER", "PERIODS", "REVENUE_KINDS", "REVENUE_RANGES", "USAGE_GROUPS", "USAGE_RANGES",
     "CurrencySection", "EventPage", "FilterError", "PriceTable", "RevenueFilters",
-    "RevenueSummary", "RunRow", "Sums", "TokenRow", "UnpricedModel", "UsageParams",
-    "UsageReport", "decimal_text", "filled_periods", "histogram_percentile", "price_get",
-    "price_table", "revenue_events", "revenue_events_page", "revenue_events_rows",
-    "revenue_summary", "usage_exists", "usage_report",
+    "RevenueSummary", "RunRow", "Sums", "TokenRow", "ToolRow", "ToolUsageReport",
+    "UnpricedModel", "UnpricedTool", "UsageParams", "UsageReport", "decimal_text",
+    "filled_periods", "histogram_percentile", "price_get", "price_table", "revenue_events",
+    "revenue_events_page", "revenue_events_rows", "revenue_summary", "tool_cost_by_agent",
+    "tool_days", "tool_price_rows", "tool_usage_exists", "tool_usage_report",
+    "unpriced_tools", "usage_exists", "usage_report",
 ]  # fmt: skip

@@ -1,5 +1,6 @@
-"""Revenue reads: per-currency summaries from the revenue rollups, model cost and
-margin from `UsageDaily`, and the billing event list and export from `RevenueEvent`.
+"""Revenue reads: per-currency summaries from the revenue rollups, model cost from
+`UsageDaily` and tool cost from `ToolUsageDaily` for the margin, and the billing event
+list and export from `RevenueEvent`.
 Money stays Decimal here; only `billing.charts` makes floats, for plotting.
 
 The rollups are exact sums of one another, so each read takes the smallest that
@@ -25,6 +26,8 @@ from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
 from billing.models import RevenueAgentDaily, RevenueDaily, RevenueEvent
+from billing.selectors.tools import tool_cost_by_agent
+from billing.tool_pricing import ToolCost
 from runs.models import UsageDaily
 from studio.models import Project
 
@@ -168,10 +171,20 @@ class AgentRow:
     sums: Sums
     cost: Decimal | None = None  # model cost in USD; only set in the USD section
     unpriced_calls: int = 0
+    # Tool uses and their cost, per currency; only set in the USD section.
+    tools: ToolCost | None = None
+
+    @property
+    def tool_cost(self) -> Decimal | None:
+        """The USD part of the tool cost: what the USD margin subtracts."""
+        return None if self.tools is None else self.tools.cost_in("USD")
 
     @property
     def margin(self) -> Decimal | None:
-        return None if self.cost is None else self.sums.net - self.cost
+        """net − model cost − tool cost (USD); tool cost in other currencies is not in it."""
+        if self.cost is None:
+            return None
+        return self.sums.net - self.cost - (self.tool_cost or ZERO)
 
 
 @dataclass
@@ -192,14 +205,22 @@ class CurrencySection:
     more_customers: int  # how many customers are not listed
     cost: Decimal | None = None  # model cost (USD) over the same days and agents
     unpriced_calls: int = 0
+    tools: ToolCost | None = None  # tool uses and cost over the same days and agents
 
     @property
     def has_margin(self) -> bool:
         return self.cost is not None
 
     @property
+    def tool_cost(self) -> Decimal | None:
+        return None if self.tools is None else self.tools.cost_in("USD")
+
+    @property
     def margin(self) -> Decimal | None:
-        return None if self.cost is None else self.total.net - self.cost
+        """net − model cost − tool cost, in USD."""
+        if self.cost is None:
+            return None
+        return self.total.net - self.cost - (self.tool_cost or ZERO)
 
 
 @dataclass
@@ -212,8 +233,9 @@ class RevenueSummary:
 
 def revenue_summary(*, project: Project, filters: RevenueFilters) -> RevenueSummary:
     """Gross, refunds, credits and net per currency: by period, agent and top customers,
-    with model cost and margin per agent in the USD section. Reads the revenue rollups
-    and `UsageDaily` only: four queries whatever the number of billing events."""
+    with model cost, tool cost and margin per agent in the USD section. Reads the
+    revenue rollups, `UsageDaily`, `ToolUsageDaily` and the tool prices only: at most
+    six queries whatever the number of billing events."""
     # Without a customer filter, the rollup without customers has every sum needed.
     model = RevenueDaily if filters.customer else RevenueAgentDaily
     period = F("day") if filters.period == "day" else Trunc("day", filters.period)
@@ -258,6 +280,7 @@ def revenue_summary(*, project: Project, filters: RevenueFilters) -> RevenueSumm
         section.agents.sort(key=lambda r: (-r.sums.net, r.name))
     if "USD" in sections:
         _add_model_cost(project, filters, sections["USD"])
+        _add_tool_cost(project, filters, sections["USD"])
     return RevenueSummary(
         filters=filters,
         sections=[sections[c] for c in sorted(sections)],
@@ -527,6 +550,24 @@ def _add_model_cost(project: Project, filters: RevenueFilters, section: Currency
     for agent in section.agents:
         section.cost += agent.cost
         section.unpriced_calls += agent.unpriced_calls
+
+
+def _add_tool_cost(project: Project, filters: RevenueFilters, section: CurrencySection) -> None:
+    """Tool cost per agent over the same days, priced at read time. The margin takes
+    its USD part; a tool priced in another currency is shown, never converted. Left out
+    with a customer filter, as model cost is (tool uses are not per customer)."""
+    if filters.customer:
+        return
+    costs = tool_cost_by_agent(
+        project=project, since=filters.since, until=filters.until, agent=filters.agent
+    )
+    section.tools = ToolCost()
+    for agent in section.agents:
+        agent.tools = costs.pop(agent.name, ToolCost())
+    for name, cost in sorted(costs.items()):  # agents with tool uses but no revenue or calls
+        section.agents.append(AgentRow(name=name, sums=Sums(), cost=ZERO, tools=cost))
+    for agent in section.agents:
+        section.tools.merge(agent.tools)
 
 
 def _as_date(value: date | datetime) -> date:

@@ -173,11 +173,13 @@ def test_the_list_links_each_event_to_its_run(project, revenue_book):
     assert sub.run.run_id == "rv2"
 
 
-def test_the_summary_costs_four_queries_and_a_page_one(
+def test_the_summary_costs_five_queries_without_tool_uses_and_a_page_one(
     project, revenue_book, django_assert_num_queries
 ):
+    # Four revenue rollup and model cost reads, then tool uses (none here: so no tool
+    # prices to read; with them it is six, see test_revenue_tool_cost.py).
     filters = RevenueFilters.from_params({"range": "all"}, today=TODAY)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         revenue_summary(project=project, filters=filters)
     with django_assert_num_queries(1):
         revenue_events_page(project=project, filters=filters)
