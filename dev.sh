@@ -17,11 +17,14 @@ setup() {
   # Reinstall only when the requirements change.
   local stamp=.venv/.requirements.sha
   local want
-  want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+  want=$(cat requirements.txt requirements-dev.txt requirements-charm.txt sdk/pyproject.toml | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "Installing requirements …"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -r requirements-dev.txt
+    .venv/bin/python -m pip install --quiet -r requirements-dev.txt -r requirements-charm.txt
+    # The real Charm SDK without its cloud extras, and Studio's exporter plugin for it.
+    .venv/bin/python -m pip install --quiet --no-deps charmos==0.5.2
+    .venv/bin/python -m pip install --quiet --no-deps -e ./sdk
     echo "$want" > "$stamp"
   fi
 }

@@ -508,7 +508,7 @@ def test_plain_lines_become_log_events_of_the_run():
 
 def test_plain_line_event_id_is_derived_from_run_position_and_line_not_the_receive_time():
     [parsed] = parse(b"\nhello", "text/plain", run_id="r1").events
-    digest = hashlib.sha256("r1\n1\nlog\nhello".encode()).hexdigest()
+    digest = hashlib.sha256(b"r1\n1\nlog\nhello").hexdigest()
     assert parsed.event_id == "cs-" + digest[:40]
     later = NOW + timedelta(hours=1)
     [again] = parse_body(
