@@ -14,14 +14,21 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing.tool_usage import tool_usage_rollup_write
-
 from billing.prices import prices_load
 from billing.revenue import RevenueRollup, revenue_apply, revenue_rollups_write
+from billing.tool_usage import tool_usage_rollup_write
 from runs import calls, errors, spans_store
 from runs.models import Run
 from runs.protocol import Event
-from runs.rollups import Contribution, add_into, daily_key, nonzero, regroup, run_contribution
+from runs.rollups import (
+    Contribution,
+    add_into,
+    daily_key,
+    day_of,
+    nonzero,
+    regroup,
+    run_contribution,
+)
 from runs.runstate import RunState, StatusKey, fold_run, new_run_state
 from studio.sql import bulk_cursor, update_rows, upsert_add
 
@@ -308,7 +315,7 @@ def _move_tool_usage(before: RunState | None, after: RunState, delta: dict[tuple
     for state, sign in ((before, -1), (after, 1)):
         if state is None:
             continue
-        day = state.started_at.date()
+        day = day_of(state.started_at)
         for tool, count in state.tool_usage.items():
             delta[(day, state.agent_name, tool)] += sign * count
 
