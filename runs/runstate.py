@@ -234,10 +234,11 @@ def _fold_status(state: RunState, event: Event) -> RunState:
     if event.type == "error":
         state = _with_error(state, event)
     if event.type == "run_end":
+        # `charm run --json` repeats the final output without its format: keep the format.
         state = replace(
             state,
             outputs=event.data.get("outputs"),
-            output_format=event.data.get("format") or "",
+            output_format=event.data.get("format") or state.output_format,
         )
     if event.type == "process_exit" and status == "failed" and not state.error_type:
         state = replace(state, error_type="ProcessExit", error_message=message)
