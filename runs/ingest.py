@@ -11,12 +11,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from runs import live
 from runs.apply import ApplyResult, events_apply
 from runs.models import IngestBatch
-from runs.partitions import ensure_partitions
+from runs.partitions import ensure_partitions, known_partitions
 from runs.protocol import Event, Rejection, dumps_events, loads_events
 from studio.models import Project
 
@@ -65,15 +66,21 @@ def enqueue(batch_id: int) -> None:
         logger.warning("could not send batch %s to the broker; the sweeper will", batch_id)
 
 
+COALESCE_EVENTS = 5000  # at most this many events of waiting batches join one apply
+
+
 def batch_apply(batch_id: int) -> ApplyResult | None:
-    """Apply one pending batch; None if it is already applied, failed or being applied."""
+    """Apply one pending batch, with other pending batches of its project that wait
+    unclaimed (up to `COALESCE_EVENTS`), in one transaction: a live stream sends many
+    small bodies, and one apply of several costs about what one apply of one does.
+    None if the batch is already applied, failed or being applied."""
     pending = IngestBatch.objects.filter(pk=batch_id, status=IngestBatch.Status.PENDING)
     payload = pending.values_list("payload", flat=True).first()
     if payload is None:
         return None
     try:
         events = loads_events(payload)
-        ensure_partitions({e.ts.date() for e in events if e.type != "llm_new_token"})
+        ensure_partitions(_days(events))
         with transaction.atomic():
             batch = (
                 pending.select_for_update(skip_locked=True, of=("self",))
@@ -83,6 +90,9 @@ def batch_apply(batch_id: int) -> ApplyResult | None:
             )
             if batch is None:
                 return None
+            joined = _join_waiting(batch, len(events))
+            for other_events in joined.values():
+                events += other_events
             # Safe here: the batch row was committed durably before the 202. If the
             # server crashes before this commit reaches disk, the whole apply, its
             # "applied" mark included, is undone, and the sweeper applies it again.
@@ -93,19 +103,55 @@ def batch_apply(batch_id: int) -> ApplyResult | None:
                 organization_id=batch.project.organization_id,
                 events=events,
             )
+            now = timezone.now()
             batch.status = IngestBatch.Status.APPLIED
-            batch.applied_at = timezone.now()
-            batch.duplicate_count = result.duplicates
+            batch.applied_at = now
+            batch.duplicate_count = result.duplicates  # the counts of all it applied
             batch.late_count = result.late
             batch.attempts += 1
             batch.save(
                 update_fields=["status", "applied_at", "duplicate_count", "late_count", "attempts"]
             )
+            if joined:
+                IngestBatch.objects.filter(pk__in=list(joined)).update(
+                    status=IngestBatch.Status.APPLIED, applied_at=now, attempts=F("attempts") + 1
+                )
             transaction.on_commit(lambda: live.publish(batch.project_id, result.runs))
     except Exception as error:
         _record_failure(batch_id, error)
         raise
     return result
+
+
+def _days(events: list[Event]) -> set:
+    return {e.ts.date() for e in events if e.type != "llm_new_token"}
+
+
+def _join_waiting(batch: IngestBatch, taken: int) -> dict[int, list[Event]]:
+    """Claim other pending batches of the project that no worker holds, oldest first,
+    while the events stay under `COALESCE_EVENTS`; only those whose day partitions
+    exist (making one inside the apply transaction would lock the event table)."""
+    room = COALESCE_EVENTS - taken
+    if room <= 0:
+        return {}
+    candidates = list(
+        IngestBatch.objects.filter(project_id=batch.project_id, status=IngestBatch.Status.PENDING)
+        .exclude(pk=batch.pk)
+        .filter(event_count__lte=room)
+        .select_for_update(skip_locked=True)
+        .order_by("received_at", "id")
+        .values_list("pk", "event_count", "payload")[:50]
+    )
+    joined: dict[int, list[Event]] = {}
+    for pk, count, payload in candidates:
+        if count > room:
+            break
+        events = loads_events(payload)
+        if not known_partitions(_days(events)):
+            continue
+        joined[pk] = events
+        room -= count
+    return joined
 
 
 def _record_failure(batch_id: int, error: Exception) -> None:

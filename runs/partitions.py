@@ -34,6 +34,11 @@ def ensure_partitions(days: set[date]) -> None:
         _known.add(day)
 
 
+def known_partitions(days: set[date]) -> bool:
+    """Whether this process knows the partitions for `days` exist."""
+    return days <= _known
+
+
 def existing_partitions() -> list[date]:
     with connection.cursor() as cursor:
         cursor.execute(
