@@ -130,27 +130,39 @@ def _days(events: list[Event]) -> set:
 def _join_waiting(batch: IngestBatch, taken: int) -> dict[int, list[Event]]:
     """Claim other pending batches of the project that no worker holds, oldest first,
     while the events stay under `COALESCE_EVENTS`; only those whose day partitions
-    exist (making one inside the apply transaction would lock the event table)."""
+    exist (making one inside the apply transaction would lock the event table).
+
+    A batch claimed here is applied here: its own task, finding it locked, returns. So
+    one claimed but left out is sent again once this transaction ends."""
     room = COALESCE_EVENTS - taken
-    if room <= 0:
-        return {}
-    candidates = list(
+    waiting = (
         IngestBatch.objects.filter(project_id=batch.project_id, status=IngestBatch.Status.PENDING)
         .exclude(pk=batch.pk)
         .filter(event_count__lte=room)
-        .select_for_update(skip_locked=True)
         .order_by("received_at", "id")
-        .values_list("pk", "event_count", "payload")[:50]
+        .values_list("pk", "event_count")[:50]
     )
-    joined: dict[int, list[Event]] = {}
-    for pk, count, payload in candidates:
+    wanted = []
+    for pk, count in waiting if room > 0 else ():
         if count > room:
             break
-        events = loads_events(payload)
-        if not known_partitions(_days(events)):
-            continue
-        joined[pk] = events
+        wanted.append(pk)
         room -= count
+    if not wanted:
+        return {}
+    claimed = (
+        IngestBatch.objects.filter(pk__in=wanted, status=IngestBatch.Status.PENDING)
+        .select_for_update(skip_locked=True)
+        .order_by("id")
+        .values_list("pk", "payload")
+    )
+    joined: dict[int, list[Event]] = {}
+    for pk, payload in claimed:
+        events = loads_events(payload)
+        if known_partitions(_days(events)):
+            joined[pk] = events
+        else:
+            transaction.on_commit(lambda pk=pk: enqueue(pk))
     return joined
 
 
