@@ -18,8 +18,8 @@ from runs.models import IngestBatch, Run
 from studio.models import Project
 
 RUN_STATUSES = (
-    "queued", "validating", "running", "succeeded", "failed", "cancelled", "timed_out",
-    "validation_failed",
+    "queued", "validating", "running", "suspended", "succeeded", "failed", "cancelled",
+    "timed_out", "validation_failed",
 )  # fmt: skip
 SORTS = ("started", "duration")
 MAX_PAGE = 200

@@ -35,7 +35,8 @@ from runs.detail_selectors import (
     span_after_action,
     span_get,
 )
-from runs.models import Run
+from runs.models import LlmCall, Run
+from runs.runstate import OOM_EXIT_CODE
 from runs.spans import span_state
 from runs.timeline import KINDS, LOG_LEVELS, format_ms, token_strip
 from runs.tokens import call_summary, tokens_from_json, ttft_ms
@@ -121,11 +122,22 @@ def page_context(run: Run, state: DetailState) -> dict:
         "state": state,
         "errors_block": errors_context(run, errors),
         "inputs": pretty_json(run.inputs),
-        "outputs": pretty_json(run.outputs),
+        "outputs": pretty_text(run.outputs)
+        if isinstance(run.outputs, str)
+        else pretty_json(run.outputs),
+        "outputs_label": "Outputs",
+        "state_block": pretty_json(run.state["value"]) if run.state else None,
+        "artifacts": [_artifact(a) for a in run.artifacts],
         "checklist_url": _reverse_or_none("runs:checklist", args=[run.run_id])
         if run.status in FAILED_STATUSES
         else None,
     }
+    if context["outputs"] is None and run.llm_calls:
+        # A streamed answer has no `final`: the last LLM call's text is the output.
+        last = LlmCall.objects.filter(run=run).order_by("-first_token_at").values("text").first()
+        if last and last["text"]:
+            context["outputs"] = pretty_text(last["text"])
+            context["outputs_label"] = "Output (streamed answer)"
     if state.tab == "logs":
         context.update(logs_context(run, state, errors=errors))
         logs = context["logs"]
@@ -157,6 +169,8 @@ def header_context(run: Run) -> dict:
             if runtime.get(name)
         ],
         "compare_url": _compare_url(run),
+        "exit": _exit(run.exit_code),
+        "tool_uses": sorted(run.tool_usage.items()) if isinstance(run.tool_usage, dict) else [],
         "live": not run.status_terminal,
         "live_url": reverse("runs:live", args=[run.run_id]),
         "position": run_position(run),
@@ -341,6 +355,21 @@ def _error_block(error: dict) -> dict:
 
 
 # ── Formatting (pure) ──────────────────────────────────────────────────────────
+
+
+def _exit(code: int | None) -> dict | None:
+    if code is None:
+        return None
+    if code == OOM_EXIT_CODE:
+        return {"code": code, "bad": True, "note": "killed: likely out of memory"}
+    return {"code": code, "bad": code != 0, "note": ""}
+
+
+def _artifact(artifact: dict) -> dict:
+    url = artifact.get("url") or ""
+    # Only web links become links: a javascript: or data: URL is shown as text.
+    linkable = url.lower().startswith(("https://", "http://"))
+    return {**artifact, "url": url, "linkable": linkable}
 
 
 def pretty_json(value: object) -> dict | None:
