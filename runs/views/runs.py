@@ -31,12 +31,15 @@ POLL_TRIGGER = "runs-poll"  # the id of the element that polls while runs are li
 RANGES = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
 # Chips always shown, in this order; the others appear when they have runs or are chosen.
 MAIN_CHIPS = ("running", "stalled", "succeeded", "failed")
-OTHER_CHIPS = ("queued", "validating", "validation_failed", "cancelled", "timed_out")
+OTHER_CHIPS = (
+    "suspended", "queued", "validating", "validation_failed", "cancelled", "timed_out",
+)  # fmt: skip
 STATUS_WORDS = {
     "queued": "Queued",
     "validating": "Validating",
     "validation_failed": "Validation failed",
     "running": "Running",
+    "suspended": "Suspended",
     "stalled": "Stalled",
     "succeeded": "Succeeded",
     "failed": "Failed",

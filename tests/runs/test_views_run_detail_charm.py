@@ -96,3 +96,4 @@ def test_the_runs_list_filters_suspended_runs(owner_client, project):
     assert response.status_code == 200
     html = response.content.decode()
     assert "/runs/wait/" in html and "/runs/done/" not in html
+    assert "chip--suspended" in html
