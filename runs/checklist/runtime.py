@@ -4,15 +4,39 @@ from __future__ import annotations
 
 from runs.checklist.base import Check, Link, RunBrief
 from runs.compare import RUNTIME_KEYS, code
+from runs.runstate import OOM_EXIT_CODE
 
 
-def check_runtime(*, runtime: object, reference: RunBrief | None, agent_name: str = "") -> Check:
+def check_runtime(
+    *,
+    runtime: object,
+    reference: RunBrief | None,
+    agent_name: str = "",
+    exit_code: int | None = None,
+) -> Check:
     """Runtime values (image, python, sdk_version, region) against a run that worked.
 
     ``reference`` is the local run of check 1, else the latest succeeded cloud run of the
     same agent. Only keys both runs reported are compared; a key one run left out is
     named, never counted as a difference."""
     title = "Runtime"
+    if exit_code == OOM_EXIT_CODE:
+        return Check(
+            "runtime",
+            title,
+            "fail",
+            "The process was killed with exit code 137: likely out of memory.",
+            hint="Raise the container's memory limit or lower the agent's memory use; "
+            "`charm run --docker` tries it under a container's limits.",
+        )
+    if exit_code:
+        return Check(
+            "runtime",
+            title,
+            "fail",
+            f"The process exited with code {exit_code}.",
+            hint="Run the same input locally and with `charm run --docker` to see it exit.",
+        )
     if reference is None:
         who = f" of {code(agent_name)}" if agent_name else ""
         return Check(

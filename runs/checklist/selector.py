@@ -108,7 +108,12 @@ def run_checklist(*, project: Project, run_id: str) -> Checklist | None:
             config=run.config,
             errors=_errors(run, events[run.pk], spans[run.pk]),
         ),
-        check_runtime(runtime=run.runtime, reference=reference, agent_name=run.agent_name),
+        check_runtime(
+            runtime=run.runtime,
+            reference=reference,
+            agent_name=run.agent_name,
+            exit_code=run.exit_code,
+        ),
     ]
     return Checklist(
         run=run,

@@ -97,3 +97,20 @@ def test_the_runs_list_filters_suspended_runs(owner_client, project):
     html = response.content.decode()
     assert "/runs/wait/" in html and "/runs/done/" not in html
     assert "chip--suspended" in html
+
+
+def test_the_checklist_says_a_run_killed_with_137_likely_ran_out_of_memory(owner_client, project):
+    apply_now(
+        project,
+        [
+            ev("run_start", "oom", at=0, seq=0, inputs={"q": 1}),
+            ev("error", "oom", at=4, seq=1,
+               error={"type": "OutOfMemory", "message": "Execution Failed (Code 137)."}),
+            ev("process_exit", "oom", at=5, seq=2, exit_code=137),
+        ],
+    )  # fmt: skip
+
+    response = owner_client.get("/runs/oom/checklist/")
+
+    assert response.status_code == 200
+    assert "killed with exit code 137: likely out of memory" in response.content.decode()
