@@ -10,9 +10,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from runs import serializers
 from runs.ingest import batch_store
+from runs.models import ValidationReport
 from runs.protocol import ENVIRONMENTS, MAX_REQUEST_BYTES, BodyError, parse_body
 from runs.ratelimit import retry_after_if_limited
 from runs.selectors import FilterError, RunFilters, run_get, runs_page
+from runs.validation_report import validation_read
 from studio.apikeys import KeyProblem, apikey_authenticate
 
 logger = logging.getLogger(__name__)
@@ -179,3 +181,57 @@ def _limit(value: str | None, *, default: int = 50, maximum: int = 200) -> int:
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
         raise FilterError(f"limit: expected a whole number from 1 to {maximum}; got {value!r}")
     return int(value)
+
+
+VALIDATION_MAX_BYTES = 1024 * 1024
+
+
+@csrf_exempt  # authenticated by API key, never by cookie
+@require_POST
+def validations(request: HttpRequest) -> JsonResponse:
+    """Keep the output of one `charm validate` for an agent (the checklist shows it)."""
+    key = _key_or_error(request, "ingest")
+    if isinstance(key, JsonResponse):
+        return key
+    if request.content_type != "text/plain":
+        return _error(
+            415,
+            f"unsupported Content-Type {request.content_type!r}; send text/plain: "
+            "the output of `charm validate`",
+        )
+    agent = (request.headers.get("X-Charm-Agent") or "").strip()
+    if not 0 < len(agent) <= 200:
+        return _error(400, "X-Charm-Agent: expected the agent's name (1–200 characters)")
+    version = (request.headers.get("X-Charm-Agent-Version") or "").strip()
+    if len(version) > 100:
+        return _error(400, "X-Charm-Agent-Version: expected at most 100 characters")
+    body = request.read(VALIDATION_MAX_BYTES + 1)
+    if len(body) > VALIDATION_MAX_BYTES:
+        return _error(413, f"body is over {VALIDATION_MAX_BYTES:,} bytes")
+    text = body.decode("utf-8", "replace").replace("\x00", "")
+    if not text.strip():
+        return _error(400, "body is empty: send the output of `charm validate`")
+    read = validation_read(text)
+    try:
+        report = ValidationReport.objects.create(
+            project=key.project,
+            agent_name=agent,
+            agent_version=version,
+            passed=read.passed,
+            error_count=read.errors,
+            warning_count=read.warnings,
+            lines=read.lines,
+            raw=text,
+        )
+    except (OperationalError, InterfaceError, DatabaseError):
+        logger.exception("could not store a validation report")
+        return _error(503, "the store is unavailable", Retry_After=str(STORE_DOWN_RETRY_SECONDS))
+    answer = {
+        "id": report.pk,
+        "agent": agent,
+        "passed": read.passed,
+        "errors": read.errors,
+        "warnings": read.warnings,
+        "lines": read.lines,
+    }
+    return JsonResponse(answer, status=201)

@@ -715,8 +715,31 @@ SCHEMAS: dict[str, dict] = {
         {
             "accepted": _count(description="Events stored (durably) for applying."),
             "rejected": {"type": "array", "items": _ref("Rejection")},
+            "noted": {
+                "type": "array",
+                "items": _ref("Rejection"),
+                "description": "Charm streams only: lines kept as log lines, and why (a "
+                "broken event line, an unknown Charm type). Absent when there are none.",
+            },
         },
         ("accepted", "rejected"),
+    ),
+    "ValidationReport": _object(
+        {
+            "id": {"type": "integer"},
+            "agent": _string(1, 200),
+            "passed": {"type": "boolean", "description": "No line failed (✖)."},
+            "errors": _count(),
+            "warnings": _count(),
+            "lines": {
+                "type": "array",
+                "items": _object(
+                    {"level": {"enum": ["error", "warning", "ok", "info"]}, "text": _string()},
+                    ("level", "text"),
+                ),
+            },
+        },
+        ("id", "agent", "passed", "errors", "warnings", "lines"),
     ),
     "Agent": _object(
         {"name": _string(1, 200), "version": _nullable(_string(0, 100))},
@@ -1026,6 +1049,42 @@ _INGEST = {
     }
 }
 
+_VALIDATIONS = {
+    "post": {
+        "operationId": "sendValidation",
+        "summary": "Send the output of `charm validate`",
+        "description": "Kept for the agent named by X-Charm-Agent; the debug checklist of a "
+        "failed run shows the latest one for its agent.",
+        "tags": ["ingest"],
+        "security": [{"bearerKey": ["ingest"]}],
+        "parameters": [
+            {"name": "X-Charm-Agent", "in": "header", "required": True, "schema": _string(1, 200)},
+            {
+                "name": "X-Charm-Agent-Version",
+                "in": "header",
+                "required": False,
+                "schema": _string(0, 100),
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"text/plain": {"schema": {"type": "string", "maxLength": 1048576}}},
+        },
+        "responses": {
+            "201": _json_response("Kept: its lines with their level.", "ValidationReport"),
+            "400": _error_response("No X-Charm-Agent, or an empty body."),
+            "401": {"$ref": "#/components/responses/Unauthorized"},
+            "403": {"$ref": "#/components/responses/Forbidden"},
+            "413": _error_response("The body is over 1 MiB."),
+            "415": _error_response("The body is not text/plain."),
+            "503": _error_response(
+                "The store is unavailable: nothing was kept. Retry after Retry-After seconds.",
+                retry_after=True,
+            ),
+        },
+    }
+}
+
 _READ_ERRORS = {
     "401": {"$ref": "#/components/responses/Unauthorized"},
     "403": {"$ref": "#/components/responses/Forbidden"},
@@ -1134,6 +1193,7 @@ DOCUMENT: dict = {
     "security": [{"bearerKey": []}],
     "paths": {
         "/api/v1/ingest": _INGEST,
+        "/api/v1/validations": _VALIDATIONS,
         "/api/v1/runs": _RUNS,
         "/api/v1/runs/{run_id}": _RUN,
         "/api/v1/runs/{run_id}/events": _RUN_EVENTS,

@@ -8,6 +8,7 @@ app_name = "runs"
 urlpatterns = [
     # API v1
     path("api/v1/ingest", api.ingest, name="api_ingest"),
+    path("api/v1/validations", api.validations, name="api_validations"),
     path("api/v1/runs", api.runs_list, name="api_runs"),
     path("api/v1/runs/<path:run_id>/events", api.run_events, name="api_run_events"),
     path("api/v1/runs/<path:run_id>", api.run_detail, name="api_run"),

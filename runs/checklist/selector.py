@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Case, When
 
 from runs.checklist.base import Check, RunBrief
 from runs.checklist.env import ErrorText, check_env_and_oauth
 from runs.checklist.logs import ERROR_LEVELS, LogLine, LogWindow, check_logs
 from runs.checklist.runtime import check_runtime
 from runs.checklist.same_input import check_same_input_locally, local_reference
-from runs.checklist.validation import StatusEvent, check_validation
+from runs.checklist.validation import Report, StatusEvent, check_validation
 from runs.compare import (
     Alignment,
     EventRow,
@@ -25,7 +26,7 @@ from runs.compare import (
     runs_steps,
     step_events,
 )
-from runs.models import Run, ToolSpan
+from runs.models import Run, ToolSpan, ValidationReport
 from studio.models import Project
 
 FAILED_STATUSES = ("failed", "timed_out", "validation_failed")
@@ -101,6 +102,7 @@ def run_checklist(*, project: Project, run_id: str) -> Checklist | None:
             run_status=run.status,
             status_message=run.status_message,
             history=_status_history(events[run.pk]),
+            report=_validation_report(run),
         ),
         check_logs(window=window),
         check_env_and_oauth(
@@ -281,4 +283,30 @@ def _log_line(number: int, ts: datetime, data: object) -> LogLine:
         message=str(data.get("message") or ""),
         logger=str(data.get("logger") or ""),
         stream=str(data.get("stream") or ""),
+    )
+
+
+def _validation_report(run: Run) -> Report | None:
+    """The latest `charm validate` sent for the run's agent by the time it ended (else the
+    latest at all): one query, newest first."""
+    if not run.agent_name:
+        return None
+    reports = ValidationReport.objects.filter(
+        project_id=run.project_id, agent_name=run.agent_name
+    ).order_by("-received_at")
+    if run.ended_at is not None:
+        reports = reports.annotate(
+            in_time=Case(When(received_at__lte=run.ended_at, then=1), default=0)
+        ).order_by("-in_time", "-received_at")
+    found = reports.values(
+        "agent_name", "received_at", "error_count", "warning_count", "lines"
+    ).first()
+    if found is None:
+        return None
+    return Report(
+        agent=found["agent_name"],
+        received_at=found["received_at"],
+        errors=found["error_count"],
+        warnings=found["warning_count"],
+        lines=found["lines"],
     )

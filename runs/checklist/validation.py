@@ -18,12 +18,77 @@ class StatusEvent:
     event_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The latest `charm validate` output sent for the run's agent."""
+
+    agent: str
+    received_at: datetime
+    errors: int
+    warnings: int
+    lines: Sequence[dict]
+
+
+SHOWN_REPORT_LINES = 10
+SEND_REPORT_HINT = (
+    "Send `charm validate` to Studio: `charm validate | curl -X POST $STUDIO/api/v1/validations "
+    '-H "Authorization: Bearer $KEY" -H "X-Charm-Agent: NAME" -H "Content-Type: text/plain" '
+    "--data-binary @-`."
+)
+
+
 def check_validation(
-    *, run_status: str, status_message: str, history: Sequence[StatusEvent]
+    *,
+    run_status: str,
+    status_message: str,
+    history: Sequence[StatusEvent],
+    report: Report | None = None,
 ) -> Check:
-    """What the run's ``validating`` / ``validation_failed`` statuses say.
+    """What the run's ``validating`` / ``validation_failed`` statuses say, and the latest
+    `charm validate` output sent for its agent.
 
     ``history`` is the run's status changes in order (a run_start counts as running)."""
+    check = _check_statuses(run_status=run_status, status_message=status_message, history=history)
+    if report is None:
+        if check.state == "skip":
+            return Check(check.key, check.title, "skip", check.evidence, hint=SEND_REPORT_HINT)
+        return check
+    notes = _report_notes(report)
+    when = f"{report.received_at:%Y-%m-%d %H:%M} UTC"
+    if report.errors:
+        evidence = (
+            f"`charm validate` reported {report.errors} error{'s' if report.errors > 1 else ''} "
+            f"for `{report.agent}` ({when})."
+        )
+        return Check(
+            check.key,
+            check.title,
+            "fail",
+            evidence,
+            link=check.link,
+            hint="Fix what it names, run `charm validate` again, then push.",
+            notes=(*notes, *((check.evidence,) if check.state == "fail" else ())),
+        )
+    if check.state == "skip":
+        warned = ""
+        if report.warnings:
+            warned = f", {report.warnings} warning{'s' if report.warnings > 1 else ''}"
+        evidence = f"`charm validate` passed for `{report.agent}` ({when}{warned})."
+        return Check(check.key, check.title, "pass", evidence, notes=notes)
+    return Check(check.key, check.title, check.state, check.evidence, check.link, check.hint, notes)
+
+
+def _report_notes(report: Report) -> tuple[str, ...]:
+    flagged = [line["text"] for line in report.lines if line["level"] in ("error", "warning")]
+    shown = flagged[:SHOWN_REPORT_LINES]
+    if len(flagged) > len(shown):
+        shown.append(f"… and {len(flagged) - len(shown)} more")
+    return tuple(shown)
+
+
+def _check_statuses(
+    *, run_status: str, status_message: str, history: Sequence[StatusEvent]
+) -> Check:
     title = "Validation"
     failed = [e for e in history if e.status == "validation_failed"]
     if failed or run_status == "validation_failed":
