@@ -866,6 +866,12 @@ _TIME_PARAM_TEXT = (
 
 _RUNS_PARAMS = [
     {
+        "name": "thread",
+        "in": "query",
+        "description": "Runs of one thread: a suspended run and the runs that resumed it.",
+        "schema": _string(0, 200),
+    },
+    {
         "name": "status",
         "in": "query",
         "description": "Runs with any of these statuses, comma-separated (the parameter may "

@@ -39,6 +39,7 @@ class RunFilters:
     until: datetime | None = None
     q: str = ""
     sort: str = "started"
+    thread: str = ""  # a suspended run's thread: the runs that continued it
 
     @classmethod
     def from_params(cls, params) -> "RunFilters":
@@ -64,6 +65,7 @@ class RunFilters:
             until=_time_param(params, "until"),
             q=(params.get("q") or "").strip()[:200],
             sort=sort,
+            thread=(params.get("thread") or "").strip()[:200],
         )
 
 
@@ -118,6 +120,8 @@ def runs_filtered(project: Project, filters: RunFilters) -> QuerySet[Run]:
         runs = runs.filter(started_at__lt=filters.until)
     if filters.q:
         runs = runs.filter(search=search_query(filters.q))
+    if filters.thread:
+        runs = runs.filter(thread_id=filters.thread)
     return runs
 
 

@@ -40,6 +40,7 @@ from runs.runstate import OOM_EXIT_CODE
 from runs.spans import span_state
 from runs.timeline import KINDS, LOG_LEVELS, format_ms, token_strip
 from runs.tokens import call_summary, tokens_from_json, ttft_ms
+from runs.views.runs import run_href
 from studio.tenancy import require_capability
 
 TEMPLATE = "runs/run_detail.html"
@@ -128,6 +129,7 @@ def page_context(run: Run, state: DetailState) -> dict:
         "outputs_label": "Outputs",
         "state_block": pretty_json(run.state["value"]) if run.state else None,
         "artifacts": [_artifact(a) for a in run.artifacts],
+        "thread_runs": _thread_runs(run),
         "checklist_url": _reverse_or_none("runs:checklist", args=[run.run_id])
         if run.status in FAILED_STATUSES
         else None,
@@ -363,6 +365,19 @@ def _exit(code: int | None) -> dict | None:
     if code == OOM_EXIT_CODE:
         return {"code": code, "bad": True, "note": "killed: likely out of memory"}
     return {"code": code, "bad": code != 0, "note": ""}
+
+
+def _thread_runs(run: Run) -> list[dict]:
+    """The other runs of a suspended run's thread: what paused it and what resumed it."""
+    if not run.thread_id:
+        return []
+    others = (
+        Run.objects.filter(project_id=run.project_id, thread_id=run.thread_id)
+        .exclude(pk=run.pk)
+        .order_by("started_at")
+        .values("run_id", "status", "started_at")[:20]
+    )
+    return [{**other, "href": run_href(other["run_id"])} for other in others]
 
 
 def _artifact(artifact: dict) -> dict:

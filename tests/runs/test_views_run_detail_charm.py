@@ -114,3 +114,22 @@ def test_the_checklist_says_a_run_killed_with_137_likely_ran_out_of_memory(owner
 
     assert response.status_code == 200
     assert "killed with exit code 137: likely out of memory" in response.content.decode()
+
+
+def test_runs_of_one_thread_are_linked_and_the_api_filters_by_thread(owner_client, project, api):
+    apply_now(
+        project,
+        [
+            ev("run_start", "ask", at=0, seq=0, inputs={}),
+            ev("status", "ask", at=1, seq=1, status="suspended", thread_id="t-9"),
+            ev("run_start", "resume", at=60, seq=0, inputs={}),
+            ev("status", "resume", at=61, seq=1, status="suspended", thread_id="t-9"),
+            ev("run_start", "other", at=0, seq=0, inputs={}),
+        ],
+    )
+
+    html = page(owner_client, "ask")
+    listed = api.get("/api/v1/runs?thread=t-9").json()["runs"]
+
+    assert 'href="/runs/resume/"' in html
+    assert sorted(r["run_id"] for r in listed) == ["ask", "resume"]
