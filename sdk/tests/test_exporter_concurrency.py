@@ -97,7 +97,10 @@ def test_runs_in_asyncio_tasks_sharing_one_exporter_stay_apart(studio):
     async def main() -> None:
         await asyncio.gather(*(run_in_task(shared, name) for name in names))
 
-    asyncio.run(main())
+    # A loop of its own, in a thread of its own: another test's loop may be running here.
+    worker = threading.Thread(target=asyncio.run, args=(main(),))
+    worker.start()
+    worker.join()
 
     assert_runs_apart(studio, names)
 
