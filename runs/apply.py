@@ -11,7 +11,7 @@ The order of work inside the transaction:
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from billing.prices import prices_load
@@ -145,10 +145,17 @@ def _json_or_none(value: object) -> str | None:
 
 
 def _unique(events: list[Event]) -> list[Event]:
-    # The same event twice in one batch: keep one, as the database would.
-    seen: dict[tuple[str, datetime], Event] = {}
+    # The same event twice in one batch: keep one, as the database would. A stream line
+    # is the same line whenever it was received, and batches joined in one apply may hold
+    # one capture twice, so it is known by its id alone: its first receipt is kept.
+    seen: dict[str | tuple[str, datetime], Event] = {}
     for event in events:
-        seen.setdefault((event.event_id, event.ts), event)
+        key = event.event_id
+        if not key.startswith(STREAM_ID_PREFIX):
+            key = (event.event_id, event.ts)
+        held = seen.get(key)
+        if held is None or event.ts < held.ts:
+            seen[key] = event
     return list(seen.values())
 
 
@@ -283,7 +290,16 @@ def _state_of(run: Run) -> RunState:
     if run.status_ts is not None:
         key = StatusKey(run.status_rank, run.status_ts, run.status_seq, run.status_event_id)
     values = {name: getattr(run, name) for name in _RUN_STATE_FIELDS}
-    return RunState(run_id=run.run_id, status_key=key, **values)
+    state = RunState(run_id=run.run_id, status_key=key, **values)
+    # A stored duration that is not the timed one was reported by the process's runner.
+    if (
+        run.exit_code is not None
+        and state.ended_at is not None
+        and run.duration_ms is not None
+        and run.duration_ms != state.timed_duration_ms
+    ):
+        state = replace(state, reported_duration_ms=run.duration_ms)
+    return state
 
 
 def _write_state(run: Run, state: RunState) -> None:

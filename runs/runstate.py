@@ -86,6 +86,9 @@ class RunState:
     next_step: str = ""
     artifacts: list = field(default_factory=list)
     tool_usage: dict = field(default_factory=dict)
+    # What the process's runner measured (internal_run_finished): a capture sent after
+    # the fact arrives within milliseconds, so its receive times say nothing of its length.
+    reported_duration_ms: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -95,6 +98,13 @@ class RunState:
     def duration_ms(self) -> int | None:
         if self.ended_at is None:
             return None
+        if self.reported_duration_ms is not None:
+            return self.reported_duration_ms
+        return self.timed_duration_ms
+
+    @property
+    def timed_duration_ms(self) -> int:
+        """From the run's start to its end as Studio dated them."""
         return max(0, round((self.ended_at - self.started_at).total_seconds() * 1000))
 
 
@@ -288,7 +298,12 @@ def _fold_state_update(state: RunState, event: Event) -> RunState:
 
 
 def _fold_process_exit(state: RunState, event: Event) -> RunState:
-    return replace(state, exit_code=event.data["exit_code"])
+    duration = event.data.get("duration_ms")
+    return replace(
+        state,
+        exit_code=event.data["exit_code"],
+        reported_duration_ms=state.reported_duration_ms if duration is None else duration,
+    )
 
 
 _FOLD_EXTRA = {

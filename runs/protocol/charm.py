@@ -50,6 +50,9 @@ _LOG_LEVELS = {
     "CRITICAL": "critical",
 }
 _RESULT_STATUSES = frozenset({"success", "error", "suspended"})
+_WRAPPED_RESULT_START = re.compile(r'^\{"status": "(?:success|error|suspended)"')
+_WRAPPED_RESULT_MAX_LINES = 2_000  # a 150 KB answer at 80 columns
+_WRAPPED_RESULT_MAX_ATTEMPTS = 8  # joins that end in "}" but are not yet the whole line
 _OUTPUT_FORMATS = frozenset({"markdown", "json", "rich_component", "text"})
 _NAME_MAX = 200
 _MICROSECOND = timedelta(microseconds=1)
@@ -139,11 +142,16 @@ def parse_charm_text(
     reader = _Reader.of(stream, stream.agent or loaded, carry)
     if not started:
         _start(reader, None if stream.agent else loaded_at)
+    wrapped_until = -1
     for index, raw in enumerate(lines):
+        if index <= wrapped_until:
+            continue  # a piece of the wrapped result line, taken with its first piece
         line = raw.rstrip("\r")
         position = stream.offset + index
         if not line.strip():
             continue
+        if _WRAPPED_RESULT_START.match(line):
+            line, wrapped_until = _unwrapped_result(lines, index)
         if _too_big(line):
             reader.result.rejected.append(_size_rejection(index, line))
             continue
@@ -286,6 +294,41 @@ def _line(reader: _Reader, index: int, position: int, line: str) -> None:
     _log(reader, position, line, "info", "stdout", None)
 
 
+def _unwrapped_result(lines: list[str], start: int) -> tuple[str, int]:
+    """`charm run --json` prints its result line through Rich, which wraps it at the
+    console width (80 columns in a pipe): a break drops the space it falls on when the
+    line is full, keeps it otherwise, and a word longer than a line is cut with no space.
+    So a piece that holds a space but does not end with one lost one. Returns the line
+    joined and the index of its last piece (`start` when it was not wrapped)."""
+    text = lines[start].rstrip("\r")
+    if _is_json(text):
+        return text, start
+    joined, attempts = text, 0
+    for end in range(start + 1, min(len(lines), start + _WRAPPED_RESULT_MAX_LINES)):
+        piece = lines[end].rstrip("\r")
+        if not piece.strip() or piece.startswith(PREFIXES) or _CHARM_LOG.match(piece):
+            break
+        joined += (" " if " " in text and not text.endswith(" ") else "") + piece
+        text = piece
+        if len(joined) > MAX_EVENT_BYTES:
+            break
+        if joined.endswith("}"):
+            if _is_json(joined):
+                return joined, end
+            attempts += 1
+            if attempts == _WRAPPED_RESULT_MAX_ATTEMPTS:
+                break
+    return lines[start].rstrip("\r"), start
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def _why(error: Exception) -> str:
     if isinstance(error, json.JSONDecodeError):
         return f"{error.msg} at column {error.colno}"
@@ -390,6 +433,11 @@ def _on_thinking(reader, position, value, content, raw) -> None:
         reader.end_call()
         data = {"tool": match["tool"][:_NAME_MAX], "tool_input": _storable(match["input"])}
         reader.add(position, "agent_action", data, raw)
+    elif match := _CHARM_LOG.match(text.rstrip("\n")):
+        # The runner sends each plain line of the container as `thinking`: the SDK's own
+        # `[charm] LEVEL:` lines keep their level.
+        level = _LOG_LEVELS.get(match["level"], "info")
+        _log(reader, position, match["message"], level, "stdout", "charm", content=raw)
     else:
         _log(reader, position, text.rstrip("\n"), "info", "stdout", None, content=raw)
 

@@ -180,11 +180,6 @@ def test_a_suspended_run_waits_for_its_human_and_is_never_flagged_stalled(api, s
     assert (detail["thread_id"], detail["next_step"]) == ("t-1", "approve refund")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`charm run --json` prints its result through Rich, wrapped at 80 columns "
-    "(spaces at breaks dropped, [markup] stripped): a long streamed answer's output is lost",
-)
 def test_a_long_streamed_answer_is_the_runs_output(api, stdout):
     run = ingest(api, stdout["long"])
 
