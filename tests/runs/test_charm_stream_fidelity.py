@@ -175,7 +175,9 @@ def runner_sse(stdout: bytes, exit_code: int, *, chunk: int = 200) -> list[str]:
     async def frames() -> list[str]:
         return [frame async for frame in backend.stream_logs(config)]
 
-    return asyncio.run(frames())
+    # A loop of its own, in a thread of its own: another test's loop may be running here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, frames()).result()
 
 
 def frame_data(frame: str) -> dict:

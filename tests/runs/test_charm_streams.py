@@ -8,6 +8,7 @@ the runner's SSE. Only the malformed-input tests at the end write lines by hand.
 
 import asyncio
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -224,7 +225,9 @@ def runner_sse(stdout: bytes, exit_code: int) -> list[str]:
     async def frames() -> list[str]:
         return [frame async for frame in backend.stream_logs(config)]
 
-    return asyncio.run(frames())
+    # A loop of its own, in a thread of its own: another test's loop may be running here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, frames()).result()
 
 
 def test_a_runner_stream_of_a_container_killed_with_137_fails_out_of_memory(api, stdout):
