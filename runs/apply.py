@@ -73,7 +73,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     call_changes = calls.calls_apply(
         runs=list(runs.values()),
         tokens=tokens_by_run,
-        usage={run_id: [e for e in evs if e.type == "usage"] for run_id, evs in by_run.items()},
+        usage={run: [e for e in evs if e.type in calls.USAGE_TYPES] for run, evs in by_run.items()},
         prices=prices,
     )
     usage_delta: Contribution = {}

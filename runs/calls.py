@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from billing.prices import price_for
@@ -14,6 +15,7 @@ from runs.tokens import call_summary, make_token, merge_tokens, tokens_from_json
 from studio.sql import update_rows
 
 Prices = tuple[list[Price], list[Price]]
+USAGE_TYPES = ("usage", "llm_call")  # the events that carry a call's token counts
 
 
 @dataclass
@@ -42,6 +44,7 @@ def calls_apply(
             call_id = token.data.get("call_id") or default_call_id(token.data.get("model"))
             wanted.setdefault((run.pk, call_id), (run, [], []))[1].append(token)
         for event in usage.get(run.run_id, ()):
+            # A usage event without a call id is a call of its own.
             call_id = event.data.get("call_id") or f"usage:{event.event_id}"
             wanted.setdefault((run.pk, call_id), (run, [], []))[2].append(event)
     changes = {run.run_id: CallChange() for run in runs}
@@ -65,7 +68,10 @@ def calls_apply(
             updated.append(call)
         change = changes[run.run_id]
         change.new_tokens += _fold_tokens(call, call_tokens)
-        change.usage.extend(_fold_usage(call, event, prices) for event in call_usage)
+        for event in call_usage:
+            if event.type == "llm_call":
+                _fold_whole_call(call, event)
+            change.usage.append(_fold_usage(call, event, prices))
     LlmCall.objects.bulk_create(new_calls)
     update_rows("runs_llmcall", _CALL_COLUMNS, [_call_row(call) for call in updated])
     for run in runs:
@@ -78,15 +84,37 @@ _CALL_COLUMNS = {
     "first_token_at": "timestamptz", "last_token_at": "timestamptz", "usage_at": "timestamptz",
     "input_tokens": "bigint", "output_tokens": "bigint", "cache_read_tokens": "bigint",
     "cache_write_tokens": "bigint", "cost": "numeric", "price_id": "bigint",
+    "started_at": "timestamptz", "ended_at": "timestamptz", "prompt": "jsonb",
+    "details": "jsonb",
 }  # fmt: skip
 
 
 def _call_row(call: LlmCall) -> tuple:
     return tuple(
-        json.dumps(getattr(call, name), separators=(",", ":")) if kind == "jsonb"
-        else getattr(call, name)
+        _jsonb(getattr(call, name)) if kind == "jsonb" else getattr(call, name)
         for name, kind in _CALL_COLUMNS.items()
-    )  # fmt: skip
+    )
+
+
+def _jsonb(value: object) -> str | None:
+    # None stays SQL NULL, as Django stores it for a nullable JSONField.
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _fold_whole_call(call: LlmCall, event: Event) -> None:
+    """A call told whole: its times, what it was sent, its answer (unless tokens
+    streamed it), and the rest it carried. Its usage folds like a usage event's."""
+    data = event.data
+    started = data.get("started_at")
+    call.started_at = datetime.fromisoformat(started) if started else event.ts
+    call.ended_at = event.ts
+    call.prompt = data.get("input")
+    if not call.token_count:
+        call.text = data.get("output") or ""
+    details = dict(data.get("attributes") or {})
+    if data.get("error"):
+        details["error"] = data["error"]
+    call.details = details
 
 
 def _fold_tokens(call: LlmCall, events: list[Event]) -> int:

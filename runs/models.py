@@ -189,6 +189,7 @@ class ToolSpan(models.Model):
     error = models.JSONField(null=True)
     start_event_id = models.CharField(max_length=64, blank=True)
     end_event_id = models.CharField(max_length=64, blank=True)
+    attributes = models.JSONField(null=True)  # what the start sent beyond the protocol's fields
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "span_key"], name="span_key_per_run")]
@@ -207,6 +208,12 @@ class LlmCall(models.Model):
     first_token_at = models.DateTimeField(null=True)
     last_token_at = models.DateTimeField(null=True)
     usage_at = models.DateTimeField(null=True)
+    # A call told whole (llm_call: an OTLP span, a client that does not stream): when it
+    # was sent and answered, what it was sent, and the rest it carried (attributes, error).
+    started_at = models.DateTimeField(null=True)
+    ended_at = models.DateTimeField(null=True)
+    prompt = models.JSONField(null=True)
+    details = models.JSONField(default=dict)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)

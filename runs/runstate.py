@@ -210,6 +210,7 @@ def _fold_run_start(state: RunState, event: Event) -> RunState:
         environment=data.get("environment") or "cloud",
         runtime=data.get("runtime") or {},
         config=data.get("config") or {},
+        thread_id=data.get("thread_id") or state.thread_id,
     )
 
 

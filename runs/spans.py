@@ -75,6 +75,7 @@ class Span:
     start_event_id: str | None
     end_event_id: str | None
     explicit: bool  # paired by span_id rather than by order
+    attributes: dict | None = None  # what the start carried beyond the protocol's fields
 
     @property
     def duration_ms(self) -> int | None:
@@ -172,6 +173,7 @@ def _span(pair: _Pair) -> Span:
         start_event_id=start.event_id if start else None,
         end_event_id=end.event_id if end else None,
         explicit=pair.first.span_id is not None,
+        attributes=(start.payload.get("attributes") or None) if start else None,
     )
 
 

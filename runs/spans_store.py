@@ -59,6 +59,7 @@ def _span_row(run: Run, span) -> ToolSpan:
         error=span.error,
         start_event_id=span.start_event_id or "",
         end_event_id=span.end_event_id or "",
+        attributes=span.attributes,
     )
 
 

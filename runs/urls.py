@@ -1,6 +1,6 @@
 from django.urls import path
 
-from runs import api, live_views
+from runs import api, live_views, otlp_api
 from runs.views import debug, detail, errors, openapi, runs
 
 app_name = "runs"
@@ -9,6 +9,8 @@ urlpatterns = [
     # API v1
     path("api/v1/ingest", api.ingest, name="api_ingest"),
     path("api/v1/validations", api.validations, name="api_validations"),
+    path("api/v1/otlp/v1/traces", otlp_api.traces, name="api_otlp_traces"),
+    path("v1/traces", otlp_api.traces, name="otlp_traces"),  # a collector's default path
     path("api/v1/runs", api.runs_list, name="api_runs"),
     path("api/v1/runs/<path:run_id>/events", api.run_events, name="api_run_events"),
     path("api/v1/runs/<path:run_id>", api.run_detail, name="api_run"),

@@ -253,6 +253,7 @@ def _run_start_data(data: dict) -> dict:
         "environment": _choice(data, "environment", "data.environment", ENVIRONMENTS, "cloud"),
         "runtime": _object(data, "runtime", "data.runtime") or {},
         "config": _config(data),
+        "thread_id": _optional_string(data, "thread_id", "data.thread_id", max_len=200),
     }
 
 
@@ -293,6 +294,43 @@ def _error_info(data: dict) -> dict:
         "message": _string(error, "message", "data.error.message", min_len=0),
         "traceback": _optional_string(error, "traceback", "data.error.traceback"),
     }
+
+
+def _llm_call_data(data: dict) -> dict:
+    """A whole LLM call at once, as an OTLP span or a client that does not stream
+    tells it; `ts` is when it ended, `started_at` when it was sent."""
+    started_at = data.get("started_at")
+    if started_at is not None:
+        if type(started_at) is not str:
+            _fail("data.started_at", f"an RFC 3339 timestamp like {_EXAMPLE_TS}", started_at)
+        try:
+            started_at = _format_ts(_parse_rfc3339(started_at))
+        except EventError as error:
+            raise EventError(f"data.started_at{str(error).removeprefix('ts')}") from None
+    output = data.get("output")
+    if output is not None and type(output) is not str:
+        _fail("data.output", "the answer's text, a string", output)
+    return {
+        "call_id": _string(data, "call_id", "data.call_id", max_len=128),
+        "model": _string(data, "model", "data.model", max_len=200),
+        "started_at": started_at,
+        "input": data.get("input"),
+        "output": output or "",
+        "input_tokens": _count(data, "input_tokens", "data.input_tokens", 0),
+        "output_tokens": _count(data, "output_tokens", "data.output_tokens", 0),
+        "cache_read_tokens": _count(data, "cache_read_tokens", "data.cache_read_tokens", 0),
+        "cache_write_tokens": _count(data, "cache_write_tokens", "data.cache_write_tokens", 0),
+        "error": _error_info(data) if data.get("error") is not None else None,
+        "attributes": _object(data, "attributes", "data.attributes") or {},
+    }
+
+
+def _with_attributes(normalized: dict, data: dict) -> dict:
+    """Attributes beyond the protocol's fields (an OTLP span's), kept only when sent."""
+    attributes = _object(data, "attributes", "data.attributes")
+    if attributes:
+        normalized["attributes"] = attributes
+    return normalized
 
 
 def _tool_name(data: dict) -> str:
@@ -378,11 +416,14 @@ _NORMALIZERS = {
         "format": _optional_choice(data, "format", "data.format", OUTPUT_FORMATS),
     },
     "error": lambda data: {"error": _error_info(data)},
-    "tool_start": lambda data: {
-        "tool_name": _tool_name(data),
-        "input_str": _input_str(data),
-        "span_id": _span_id(data),
-    },
+    "tool_start": lambda data: _with_attributes(
+        {
+            "tool_name": _tool_name(data),
+            "input_str": _input_str(data),
+            "span_id": _span_id(data),
+        },
+        data,
+    ),
     "tool_end": lambda data: {
         "tool_name": _tool_name(data),
         "output": data.get("output"),
@@ -398,6 +439,7 @@ _NORMALIZERS = {
         "model": _optional_string(data, "model", "data.model", max_len=200),
         "call_id": _optional_string(data, "call_id", "data.call_id", max_len=128),
     },
+    "llm_call": _llm_call_data,
     "agent_action": lambda data: {
         "tool": _string(data, "tool", "data.tool", max_len=200),
         "tool_input": data.get("tool_input"),
@@ -408,12 +450,15 @@ _NORMALIZERS = {
         "thread_id": _optional_string(data, "thread_id", "data.thread_id", max_len=200),
         "next_step": _optional_string(data, "next_step", "data.next_step", max_len=10_000),
     },
-    "log": lambda data: {
-        "message": _string(data, "message", "data.message", min_len=0),
-        "level": _log_level(data),
-        "stream": _choice(data, "stream", "data.stream", LOG_STREAMS, "stdout"),
-        "logger": _optional_string(data, "logger", "data.logger", max_len=200),
-    },
+    "log": lambda data: _with_attributes(
+        {
+            "message": _string(data, "message", "data.message", min_len=0),
+            "level": _log_level(data),
+            "stream": _choice(data, "stream", "data.stream", LOG_STREAMS, "stdout"),
+            "logger": _optional_string(data, "logger", "data.logger", max_len=200),
+        },
+        data,
+    ),
     "usage": lambda data: {
         "model": _string(data, "model", "data.model", max_len=200),
         "input_tokens": _count(data, "input_tokens", "data.input_tokens"),

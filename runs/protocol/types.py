@@ -17,6 +17,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "tool_end",
     "tool_error",
     "llm_new_token",
+    "llm_call",
     "agent_action",
     "status",
     "log",
