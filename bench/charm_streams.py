@@ -46,11 +46,11 @@ from http.client import HTTPConnection
 from urllib.parse import quote
 
 from bench.ingest_e2e import (
-    BASE_DIR,
     MAX_ATTEMPTS,
     QUEUE,
     SendResult,
     bench_database_url,
+    bench_environment,
     children_of,
     database_drop,
     database_recreate,
@@ -62,6 +62,7 @@ from bench.ingest_e2e import (
     percentiles,
     print_top,
     rekeyed,
+    run_clients,
     setup_project,
     small_heap,
     start_web,
@@ -434,11 +435,7 @@ def send_units(port: int, key: str, units: list[list[Piece]], clients: int) -> S
                 conn = post(conn, piece)
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_clients(client, clients)
     return result
 
 
@@ -743,20 +740,7 @@ def main() -> None:
     args = parser.parse_args()
 
     db_url = None if args.parse_only else bench_database_url(args.db)
-    os.environ.update(
-        CELERY_QUEUE=QUEUE,
-        DEBUG="0",
-        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-" + uuid.uuid4().hex),
-        INGEST_RATE_LIMIT_PER_MINUTE="0",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="studio.settings",
-    )
-    sys.path.insert(0, str(BASE_DIR))
-    if db_url:  # parsing alone needs no Django: runs.protocol is pure Python
-        os.environ["DATABASE_URL"] = db_url
-        import django
-
-        django.setup()
+    bench_environment(QUEUE, db_url)  # parsing alone needs no Django: no database
     from importlib.metadata import version
 
     print(f"{os.cpu_count()} CPUs shared by clients, web, workers and PostgreSQL; "

@@ -257,11 +257,7 @@ def send_all(port: int, key: str, bodies: list[bytes], clients: int) -> SendResu
                 time.sleep(min(5, int(response.getheader("Retry-After") or 1)))
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_clients(client, clients)
     return result
 
 
@@ -616,6 +612,34 @@ def rekeyed(events: list[dict], prefix: str) -> list[dict]:
     ]
 
 
+def run_clients(client, clients: int) -> None:
+    """Run `client` in `clients` threads at once and wait for all of them."""
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def bench_environment(queue: str, db_url: str | None) -> None:
+    """The settings every bench's web and workers inherit: its own queue and database,
+    no rate limit, quiet logs; Django set up here when there is a database."""
+    os.environ.update(
+        CELERY_QUEUE=queue,
+        DEBUG="0",
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-" + uuid.uuid4().hex),
+        INGEST_RATE_LIMIT_PER_MINUTE="0",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="studio.settings",
+    )
+    sys.path.insert(0, str(BASE_DIR))
+    if db_url:
+        os.environ["DATABASE_URL"] = db_url
+        import django
+
+        django.setup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000, help="demo runs (≈300 events each)")
@@ -634,19 +658,7 @@ def main() -> None:
     args = parser.parse_args()
 
     db_url = bench_database_url(args.db)
-    os.environ.update(
-        DATABASE_URL=db_url,
-        CELERY_QUEUE=QUEUE,
-        DEBUG="0",
-        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-" + uuid.uuid4().hex),
-        INGEST_RATE_LIMIT_PER_MINUTE="0",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="studio.settings",
-    )
-    sys.path.insert(0, str(BASE_DIR))
-    import django
-
-    django.setup()
+    bench_environment(QUEUE, db_url)
     from studio.health import redis_client
 
     print(f"{os.cpu_count()} CPUs shared by clients, web, workers and PostgreSQL")

@@ -30,7 +30,7 @@ from runs.rollups import (
     run_contribution,
 )
 from runs.runstate import RunState, StatusKey, fold_run, new_run_state
-from studio.sql import bulk_cursor, update_rows, upsert_add
+from studio.sql import bulk_cursor, insert_models, update_rows, upsert_add
 
 _RUN_STATE_FIELDS = (
     "agent_name", "agent_version", "environment", "status", "status_message",
@@ -175,7 +175,7 @@ def _lock_runs(project_id: int, events: list[Event]) -> tuple[dict[str, Run], se
     created: set[str] = set()
     if missing:
         first_seen = _first_times(events)
-        Run.objects.bulk_create(
+        insert_models(
             [
                 Run(
                     project_id=project_id,

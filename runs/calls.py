@@ -4,6 +4,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 from billing.prices import price_for
 from billing.pricing import Price, Usage, cost_of
@@ -12,7 +13,7 @@ from runs.protocol import Event
 from runs.rollups import Contribution, add_into, call_contribution
 from runs.runstate import RunState
 from runs.tokens import call_summary, make_token, merge_tokens, tokens_from_json, tokens_to_json
-from studio.sql import update_rows
+from studio.sql import insert_models, update_rows
 
 Prices = tuple[list[Price], list[Price]]
 USAGE_TYPES = ("usage", "llm_call")  # the events that carry a call's token counts
@@ -57,6 +58,8 @@ def calls_apply(
         )
     }
     new_calls, updated = [], []
+    # A batch prices many calls of a few models on a day or two: look each up once.
+    price_of = cache(lambda model, day: price_for(prices, model, day))
     for key in sorted(wanted):
         run, call_tokens, call_usage = wanted[key]
         call = existing.get(key)
@@ -71,8 +74,8 @@ def calls_apply(
         for event in call_usage:
             if event.type == "llm_call":
                 _fold_whole_call(call, event)
-            change.usage.append(_fold_usage(call, event, prices))
-    LlmCall.objects.bulk_create(new_calls)
+            change.usage.append(_fold_usage(call, event, price_of))
+    insert_models(new_calls)
     update_rows("runs_llmcall", _CALL_COLUMNS, [_call_row(call) for call in updated])
     for run in runs:
         _add_run_totals(run, changes[run.run_id])
@@ -136,7 +139,7 @@ def _fold_tokens(call: LlmCall, events: list[Event]) -> int:
     return len(merged) - len(before)
 
 
-def _fold_usage(call: LlmCall, event: Event, prices: Prices) -> dict:
+def _fold_usage(call: LlmCall, event: Event, price_of) -> dict:
     data = event.data
     usage = Usage(
         input_tokens=data["input_tokens"],
@@ -144,7 +147,7 @@ def _fold_usage(call: LlmCall, event: Event, prices: Prices) -> dict:
         cache_read_tokens=data.get("cache_read_tokens", 0),
         cache_write_tokens=data.get("cache_write_tokens", 0),
     )
-    price = price_for(prices, data["model"], event.ts.date())
+    price = price_of(data["model"], event.ts.date())
     cost = cost_of(usage, price) if price else None
     first_usage = call.usage_at is None
     call.model = data["model"]

@@ -113,6 +113,14 @@ _CALL_ID = _nullable(
     _string(0, 128, description="Groups the streamed tokens and the usage of one LLM call.")
 )
 
+_ATTRIBUTES = _nullable(
+    {
+        "type": "object",
+        "description": "Anything else the item carried (an OpenTelemetry span's attributes): "
+        "kept and shown on the item.",
+    }
+)
+
 # Per type: the `data` object. Unknown fields are accepted and dropped; the stored form
 # (what the events endpoint returns) holds every field listed, null when absent.
 EVENT_DATA: dict[str, dict] = {
@@ -151,6 +159,14 @@ EVENT_DATA: dict[str, dict] = {
                     "dropped so a config never carries secrets.",
                 )
             ),
+            "thread_id": _nullable(
+                _string(
+                    0,
+                    200,
+                    description="The conversation or session the run belongs to: runs of one "
+                    "thread are linked.",
+                )
+            ),
         },
         closed=False,
     ),
@@ -177,6 +193,7 @@ EVENT_DATA: dict[str, dict] = {
                 "as its JSON text. Null or absent is stored as an empty string."
             },
             "span_id": _SPAN_ID,
+            "attributes": _ATTRIBUTES,
         },
         ("tool_name",),
         closed=False,
@@ -236,6 +253,7 @@ EVENT_DATA: dict[str, dict] = {
             ),
             "stream": _nullable({"enum": list(LOG_STREAMS), "default": "stdout"}),
             "logger": _nullable(_string(0, 200)),
+            "attributes": _ATTRIBUTES,
         },
         ("message",),
         closed=False,
@@ -252,6 +270,31 @@ EVENT_DATA: dict[str, dict] = {
         ("model", "input_tokens", "output_tokens"),
         closed=False,
         description="Billed tokens of one LLM call; priced from the model price table.",
+    ),
+    "llm_call": _object(
+        {
+            "call_id": _string(1, 128),
+            "model": _string(1, 200, examples=["gpt-4o"]),
+            "started_at": _nullable(
+                {**TIMESTAMP, "description": "When the call was sent; `ts` is when it ended."}
+            ),
+            "input": {
+                "description": "What the model was sent: a list of `{role, content}` messages "
+                "or any JSON value."
+            },
+            "output": _nullable(_string(description="The answer's text.")),
+            "input_tokens": _nullable(_count(default=0)),
+            "output_tokens": _nullable(_count(default=0)),
+            "cache_read_tokens": _nullable(_count(default=0, description="Priced apart.")),
+            "cache_write_tokens": _nullable(_count(default=0, description="Priced apart.")),
+            "error": _nullable(_ref("ErrorInfo")),
+            "attributes": _ATTRIBUTES,
+        },
+        ("call_id", "model"),
+        closed=False,
+        description="One whole LLM call told at once (an OpenTelemetry LLM span, or a client "
+        "that does not stream): priced like `usage`; tokens streamed for the same call_id "
+        "keep their text.",
     ),
     "revenue": _object(
         {
@@ -529,7 +572,7 @@ _RUN_DETAIL = _object(
         "llm_calls": {
             "type": "array",
             "items": _ref("LlmCall"),
-            "description": "The LLM calls, by first token (in the summary: their number).",
+            "description": "The LLM calls, by first token or start (in the summary: their number).",
         },
         "inputs": ANY_JSON,
         "outputs": ANY_JSON,
@@ -610,6 +653,10 @@ _TOOL_SPAN = _object(
         "input_str": _string(),
         "output": ANY_JSON,
         "error": _nullable(_ref("ErrorInfo")),
+        "attributes": {
+            "type": "object",
+            "description": "What the tool's start carried beyond the protocol's fields.",
+        },
     },
     (
         "span_key",
@@ -621,6 +668,7 @@ _TOOL_SPAN = _object(
         "input_str",
         "output",
         "error",
+        "attributes",
     ),
 )
 
@@ -629,6 +677,10 @@ _LLM_CALL = _object(
         "call_id": _string(1),
         "model": _string(0, 200),
         "token_count": _count(description="Streamed token events."),
+        "started_at": _nullable(
+            {**TIMESTAMP, "description": "When a call told whole (`llm_call`) was sent."}
+        ),
+        "ended_at": _nullable(TIMESTAMP),
         "first_token_at": _nullable(TIMESTAMP),
         "last_token_at": _nullable(TIMESTAMP),
         "tokens_per_second": _nullable(
@@ -642,7 +694,10 @@ _LLM_CALL = _object(
                 description="A pause in the stream after token `after_index`.",
             ),
         },
+        "input": {"description": "What the model was sent, when the call told it."},
         "text": _string(),
+        "error": _nullable(_ref("ErrorInfo")),
+        "attributes": {"type": "object", "description": "The rest the call carried."},
         "usage": _object(
             {
                 "input_tokens": _count(),
@@ -659,11 +714,16 @@ _LLM_CALL = _object(
         "call_id",
         "model",
         "token_count",
+        "started_at",
+        "ended_at",
         "first_token_at",
         "last_token_at",
         "tokens_per_second",
         "stalls",
+        "input",
         "text",
+        "error",
+        "attributes",
         "usage",
         "cost",
         "priced",
@@ -697,6 +757,29 @@ _HEALTH_CHECK = _object(
 )
 
 SCHEMAS: dict[str, dict] = {
+    "OtlpStatus": _object(
+        {
+            "code": {"type": "integer", "description": "A google.rpc.Code."},
+            "message": _string(description="What was wrong."),
+        },
+        ("code", "message"),
+        description="A google.rpc.Status, in its JSON form.",
+    ),
+    "OtlpExportResponse": _object(
+        {
+            "partialSuccess": _object(
+                {
+                    "rejectedSpans": _string(
+                        pattern="^[0-9]+$", description="An int64, as OTLP/JSON writes it."
+                    ),
+                    "errorMessage": _string(),
+                },
+                ("rejectedSpans", "errorMessage"),
+                description="Present when spans were refused: how many, and why.",
+            )
+        },
+        description="An ExportTraceServiceResponse, in its JSON form.",
+    ),
     "Error": _object(
         {"error": _string(1, description="What was wrong, naming the parameter or field.")},
         ("error",),
@@ -1091,6 +1174,83 @@ _VALIDATIONS = {
     }
 }
 
+
+def _otlp_answer(description: str, *, retry_after: bool = False) -> dict:
+    answer = {
+        "description": description + " The body is a google.rpc.Status in the request's encoding.",
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": _ref("OtlpStatus")},
+        },
+    }
+    if retry_after:
+        answer["headers"] = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
+    return answer
+
+
+_OTLP_TRACES = {
+    "post": {
+        "operationId": "otlpTraces",
+        "summary": "Send OpenTelemetry traces (OTLP/HTTP)",
+        "description": "An OTLP/HTTP `ExportTraceServiceRequest`, as any OpenTelemetry SDK or "
+        "collector sends it (OpenInference and GenAI conventions): the root span of a trace "
+        "becomes a run, tool spans tool calls, LLM spans LLM calls, other spans debug logs. "
+        "Committed before the answer, applied by the workers; idempotent by trace and span "
+        "id; spans of a trace may come in any order and in several requests. Besides "
+        "`Authorization: Bearer`, the key may come as `x-api-key`, `X-Charm-Key` or "
+        "`Api-Key`. `/v1/traces` is the same endpoint at a collector's default path. "
+        "Mapping: docs/otlp.md.",
+        "tags": ["ingest"],
+        "security": [{"bearerKey": ["ingest"]}],
+        "parameters": [
+            {
+                "name": "Content-Encoding",
+                "in": "header",
+                "description": "Send `gzip` for a gzip body.",
+                "schema": {"enum": ["gzip", "x-gzip", "identity"]},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-protobuf": {
+                    "schema": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "opentelemetry.proto.collector.trace.v1."
+                        "ExportTraceServiceRequest",
+                    }
+                },
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"resourceSpans": {"type": "array"}},
+                        "description": "The OTLP/JSON encoding: hex trace and span ids, "
+                        "camelCase keys (snake_case read too).",
+                    }
+                },
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "Committed. An ExportTraceServiceResponse; `partialSuccess` "
+                "counts the spans refused and says why.",
+                "content": {
+                    "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": _ref("OtlpExportResponse")},
+                },
+            },
+            "400": _otlp_answer("Not a valid request (bad protobuf or JSON, corrupt gzip)."),
+            "401": _otlp_answer("Missing, unknown or revoked key."),
+            "403": _otlp_answer("The key lacks the `ingest` scope."),
+            "413": _otlp_answer(f"The body is over {MAX_REQUEST_BYTES:,} bytes."),
+            "415": _otlp_answer("Not application/x-protobuf or application/json."),
+            "429": _otlp_answer("Over the key's requests-a-minute limit.", retry_after=True),
+            "503": _otlp_answer("The store is unavailable: nothing was kept.", retry_after=True),
+        },
+    }
+}
+
 _READ_ERRORS = {
     "401": {"$ref": "#/components/responses/Unauthorized"},
     "403": {"$ref": "#/components/responses/Forbidden"},
@@ -1200,11 +1360,13 @@ DOCUMENT: dict = {
     "paths": {
         "/api/v1/ingest": _INGEST,
         "/api/v1/validations": _VALIDATIONS,
+        "/api/v1/otlp/v1/traces": _OTLP_TRACES,
         "/api/v1/runs": _RUNS,
         "/api/v1/runs/{run_id}": _RUN,
         "/api/v1/runs/{run_id}/events": _RUN_EVENTS,
         "/api/v1/openapi.json": _OPENAPI,
         "/healthz": _HEALTHZ,
+        "/v1/traces": {"post": {**_OTLP_TRACES["post"], "operationId": "otlpTracesAtRoot"}},
     },
     "components": {
         "securitySchemes": {

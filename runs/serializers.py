@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models.functions import Coalesce
 
 from runs.models import LlmCall, Run, ToolSpan
 from runs.protocol import Event
@@ -85,7 +86,12 @@ def run_full(run: Run) -> dict:
             _span(s, run.status_terminal)
             for s in ToolSpan.objects.filter(run=run).order_by("started_at", "span_key")
         ],
-        "llm_calls": [_call(c) for c in LlmCall.objects.filter(run=run).order_by("first_token_at")],
+        "llm_calls": [
+            _call(c)
+            for c in LlmCall.objects.filter(run=run).order_by(
+                Coalesce("first_token_at", "started_at", "usage_at"), "call_id"
+            )
+        ],
         "errors": [
             {
                 "type": o.group.error_type,
@@ -134,15 +140,20 @@ def _span(span: ToolSpan, run_ended: bool) -> dict:
         "input_str": span.input_str,
         "output": span.output,
         "error": span.error,
+        "attributes": span.attributes or {},
     }
 
 
 def _call(call: LlmCall) -> dict:
     summary = call_summary(tokens_from_json(call.tokens)) if call.tokens else None
+    attributes = dict(call.details or {})
+    error = attributes.pop("error", None)
     return {
         "call_id": call.call_id,
         "model": call.model,
         "token_count": call.token_count,
+        "started_at": _iso(call.started_at),
+        "ended_at": _iso(call.ended_at),
         "first_token_at": _iso(call.first_token_at),
         "last_token_at": _iso(call.last_token_at),
         "tokens_per_second": round(summary.tokens_per_second, 2)
@@ -151,7 +162,10 @@ def _call(call: LlmCall) -> dict:
         "stalls": [{"after_index": s.after_index, "gap_ms": s.gap_ms} for s in summary.stalls]
         if summary
         else [],
+        "input": call.prompt,
         "text": call.text,
+        "error": error,
+        "attributes": attributes,
         "usage": {
             "input_tokens": call.input_tokens,
             "output_tokens": call.output_tokens,

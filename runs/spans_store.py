@@ -11,6 +11,7 @@ from django.db import connection
 from runs.models import Run, ToolSpan
 from runs.protocol import Event
 from runs.spans import ToolEvent, pair_tool_events
+from studio.sql import insert_models
 
 TOOL_TYPES = ("tool_start", "tool_end", "tool_error")
 
@@ -37,10 +38,12 @@ def spans_apply(*, project_id: int, runs: list[Run], events: dict[str, list[Even
             "(SELECT * FROM unnest(%s::bigint[], %s::text[]))",
             [[pk for pk, _ in touched], [name for _, name in touched]],
         )
-    ToolSpan.objects.bulk_create(
-        _span_row(runs_by_pk[run_pk], span)
-        for (run_pk, _), tool_events in sorted(stored.items())
-        for span in pair_tool_events(tool_events)
+    insert_models(
+        [
+            _span_row(runs_by_pk[run_pk], span)
+            for (run_pk, _), tool_events in sorted(stored.items())
+            for span in pair_tool_events(tool_events)
+        ]
     )
 
 

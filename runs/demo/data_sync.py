@@ -77,6 +77,7 @@ def _sync_script(rng: random.Random, inputs: dict[str, Any]) -> Script:
             "gpt-4o-mini",
             _sentences(rng, _SYNC_MAPPING, ctx),
             rng.randint(1500, 3200),
+            streamed=False,  # a batch job: the answer is only read once it is whole
         ),
     ]
     created = updated = skipped = 0

@@ -11,7 +11,7 @@ from typing import Any
 
 from runs.demo.agents import _validation_message
 from runs.demo.crashes import _TRANSIENT_ERRORS, _Crash
-from runs.demo.helpers import _CENT, _hex, _money, _stripe_id, _tokenize, _uuid4
+from runs.demo.helpers import _CENT, _format_ts, _hex, _money, _stripe_id, _tokenize, _uuid4
 from runs.demo.plans import _Plan
 from runs.demo.revenue import _SUBSCRIPTION_PRICE, _Charge, _Ledger
 from runs.demo.steps import Billing, LLMCall, LogLine, Step, ToolCall, _step_key
@@ -95,6 +95,9 @@ class _Simulator:
         """Stream the answer token by token, then report its usage."""
         call_id = "call_" + _hex(self.rng, 16)
         tokens = _tokenize(call.text)
+        if not call.streamed:
+            self._whole_llm_call(call, call_id, len(tokens))
+            return
         self.wait(250, 900 + call.input_tokens / 15)  # time to first token grows with the prompt
         for index, token in enumerate(tokens):
             gap = _TOKEN_GAP_MS
@@ -103,6 +106,21 @@ class _Simulator:
             data = {"token": token, "model": call.model, "call_id": call_id}
             self.emit("llm_new_token", data, gap_ms=gap)
         self.emit("usage", self._usage(call, call_id, len(tokens)), gap_ms=(5.0, 40.0))
+
+    def _whole_llm_call(self, call: LLMCall, call_id: str, output_tokens: int) -> None:
+        """One `llm_call` when the answer is done: what was sent, the answer, its usage."""
+        self.wait(1.0, 15.0)
+        started_at = self.clock
+        self.wait(400 + call.input_tokens / 15, 900 + call.input_tokens / 10 + output_tokens * 20)
+        data = self._usage(call, call_id, output_tokens)
+        data["started_at"] = _format_ts(started_at)
+        data["input"] = [
+            {"role": "system", "content": f"You are {self.plan.agent.name}. Task: {call.purpose}."},
+            {"role": "user", "content": json.dumps(self.plan.inputs, default=str)},
+        ]
+        data["output"] = call.text
+        data["attributes"] = {"llm.invocation_parameters": {"temperature": 0, "stream": False}}
+        self.emit("llm_call", data, gap_ms=(0.0, 0.0))
 
     def _usage(self, call: LLMCall, call_id: str, output_tokens: int) -> dict[str, Any]:
         usage: dict[str, Any] = {"model": call.model, "call_id": call_id}

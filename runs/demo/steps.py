@@ -22,12 +22,14 @@ class LogLine:
 
 @dataclass(frozen=True)
 class LLMCall:
-    """One streamed LLM call: its whole answer, streamed token by token."""
+    """One LLM call: its answer streamed token by token, or (not `streamed`) reported
+    whole once it is done, as a client that does not stream or OpenTelemetry tells it."""
 
     purpose: str
     model: str
     text: str
     input_tokens: int
+    streamed: bool = True
 
 
 @dataclass(frozen=True)

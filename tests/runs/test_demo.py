@@ -24,6 +24,7 @@ TYPES = {
     "tool_end",
     "tool_error",
     "llm_new_token",
+    "llm_call",
     "agent_action",
     "status",
     "log",
@@ -189,6 +190,10 @@ def test_type_specific_data_follows_the_protocol(events: list[Event]) -> None:
         elif kind == "usage":
             assert type(data["input_tokens"]) is int and data["input_tokens"] >= 0
             assert type(data["output_tokens"]) is int and data["output_tokens"] > 0
+        elif kind == "llm_call":
+            assert data["output"] and data["model"] and data["call_id"]
+            assert TS.fullmatch(data["started_at"]) and data["started_at"] < event["ts"]
+            assert [m["role"] for m in data["input"]] == ["system", "user"]
         elif kind == "revenue":
             assert data["kind"] in {"charge", "refund", "credit", "payout", "subscription"}
             assert AMOUNT.fullmatch(data["amount"])

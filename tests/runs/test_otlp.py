@@ -56,6 +56,21 @@ def priced(org):
     )
 
 
+def test_the_read_api_gives_an_otlp_run_its_prompt_attributes_and_time_order(api, project):
+    spans = agents.traced(agents.openinference_agent)
+    export(api, agents.otlp_protobuf(spans))
+    apply_pending()
+
+    detail = api.get(f"/api/v1/runs/{the_run(spans).run_id}").json()
+    (call,) = detail["llm_calls"]
+    assert call["input"][1] == {"role": "user", "content": "Weather in Paris?"}
+    assert call["text"] == agents.ANSWER
+    assert call["attributes"]["llm.provider"] == "openai"
+    assert call["started_at"] < call["ended_at"] and call["first_token_at"] is None
+    by_tool = {s["tool_name"]: s for s in detail["tool_spans"]}
+    assert by_tool["get_weather"]["attributes"] == {"tool.description": "The weather in a city."}
+
+
 @pytest.mark.parametrize("encoding", ["protobuf", "json"])
 def test_a_hand_instrumented_agent_is_one_run_with_its_calls_usage_cost_and_error(
     api, project, priced, encoding

@@ -41,6 +41,15 @@ DATA = {
     "status": {"status": "validating", "message": "checking inputs"},
     "log": {"message": "fetched 3 invoices", "level": "info"},
     "usage": {"model": "gpt-4o", "input_tokens": 1200, "output_tokens": 340},
+    "llm_call": {
+        "call_id": "c2",
+        "model": "gpt-4o",
+        "started_at": TS,
+        "input": [{"role": "user", "content": "Which invoices are overdue?"}],
+        "output": "Three.",
+        "input_tokens": 900,
+        "output_tokens": 12,
+    },
     "revenue": {"kind": "charge", "amount": "12.50", "currency": "USD"},
     "artifact": {
         "name": "report.pdf",
@@ -848,6 +857,7 @@ def test_run_start_data_is_normalized_with_defaults():
         "environment": "cloud",
         "runtime": {},
         "config": {"required_env": [], "oauth": []},
+        "thread_id": None,
     }
 
 
@@ -864,6 +874,7 @@ def test_run_start_keeps_inputs_environment_runtime_and_declared_names():
         "environment": "local",
         "runtime": {"python": "3.11.7", "image": "charm:1.4"},
         "config": {"required_env": ["OPENAI_API_KEY"], "oauth": ["google"]},
+        "thread_id": None,
     }
 
 
@@ -1234,3 +1245,30 @@ def test_dumped_batch_is_valid_protocol_input():
 def test_received_at_must_be_timezone_aware():
     with pytest.raises(ValueError, match="timezone-aware"):
         parse_body(b"x", content_type="text/plain", run_id="r", received_at=datetime(2026, 1, 1))
+
+
+def test_run_start_keeps_the_thread_it_continues():
+    assert data_of("run_start", thread_id="session-7")["thread_id"] == "session-7"
+
+
+def test_a_whole_llm_call_is_normalized_with_zero_counts_and_its_start():
+    data = data_of("llm_call", input_tokens=None, output_tokens=None, attributes={"k": 1})
+    assert (data["input_tokens"], data["output_tokens"], data["cache_read_tokens"]) == (0, 0, 0)
+    assert datetime.fromisoformat(data["started_at"]) == datetime.fromisoformat(TS)
+    assert data["attributes"] == {"k": 1}
+    assert data["error"] is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"started_at": "yesterday"}, "data.started_at"),
+        ({"started_at": 5}, "data.started_at: expected an RFC 3339 timestamp"),
+        ({"output": ["a"]}, "data.output: expected the answer's text"),
+        ({"model": ""}, "data.model"),
+        ({"input_tokens": -1}, "data.input_tokens"),
+        ({"attributes": [1]}, "data.attributes"),
+    ],
+)
+def test_a_bad_llm_call_names_its_field(data, message):
+    assert message in data_error("llm_call", **data)
