@@ -12,6 +12,7 @@ Pure: no Django, no database. `runs.protocol.otlp_map` turns spans into events.
 import base64
 import json
 import math
+import re
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -79,12 +80,17 @@ def _from_protobuf(body: bytes) -> list[Span]:
             400, f"body is not an OTLP ExportTraceServiceRequest in protobuf: {error}"
         ) from None
     spans = []
-    for resource_spans in request.resource_spans:
-        resource = _pb_attributes(resource_spans.resource.attributes)
+    for r, resource_spans in enumerate(request.resource_spans):
+        try:
+            resource, problem = _pb_attributes(resource_spans.resource.attributes), ""
+        except _TooDeep as error:
+            resource, problem = {}, f"resource_spans[{r}].resource: {error}"
         for scope_spans in resource_spans.scope_spans:
             scope = _text(scope_spans.scope.name)
             for span in scope_spans.spans:
-                spans.append(_pb_span(span, resource, scope))
+                decoded = _pb_span(span, resource, scope)
+                decoded.problem = problem or decoded.problem
+                spans.append(decoded)
     return spans
 
 
@@ -153,17 +159,36 @@ def _from_json(body: bytes) -> list[Span]:
         raise BodyError(400, f"body is not OTLP JSON: {error}") from None
     if not isinstance(document, dict):
         raise BodyError(400, 'body is not OTLP JSON: expected an object like {"resourceSpans": []}')
+    if _SURROGATE_ESCAPE.search(body):
+        document = _without_lone_surrogates(document)
     spans = []
     for r, resource_spans in enumerate(_list(document, "resourceSpans", "resource_spans", "")):
         where = f"resourceSpans[{r}]"
         resource_obj = _object(resource_spans, where, "resource")
-        resource = _json_attributes(resource_obj.get("attributes"), f"{where}.resource")
+        try:
+            resource = _json_attributes(resource_obj.get("attributes"), f"{where}.resource")
+            problem = ""
+        except ValueError as error:  # _TooDeep too
+            resource, problem = {}, str(error)
         for s, scope_spans in enumerate(_list(resource_spans, "scopeSpans", "scope_spans", where)):
             scope_where = f"{where}.scopeSpans[{s}]"
             scope = _text(str(_object(scope_spans, scope_where, "scope").get("name") or ""))
             for n, span in enumerate(_list(scope_spans, "spans", "spans", scope_where)):
-                spans.append(_json_span(span, resource, scope, f"{scope_where}.spans[{n}]"))
+                decoded = _json_span(span, resource, scope, f"{scope_where}.spans[{n}]")
+                decoded.problem = problem or decoded.problem
+                spans.append(decoded)
     return spans
+
+
+# A \uD800-\uDFFF escape: json.loads keeps one without its pair as a lone surrogate,
+# which no UTF-8 text (nor PostgreSQL) can hold.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _without_lone_surrogates(document: dict) -> dict:
+    """The document with each lone surrogate replaced by U+FFFD, pairs kept."""
+    text = json.dumps(document, ensure_ascii=False)
+    return json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
 
 
 def _json_span(obj: object, resource: dict, scope: str, where: str) -> Span:

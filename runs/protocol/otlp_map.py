@@ -121,9 +121,10 @@ def _span_events(span: Span) -> list[Event]:
         events.append(_llm_call(span, attributes, error))
     elif not root:
         events.append(_span_log(span, attributes, kind, error))
-    if error is None or not (root or kind == "tool"):
-        # What no error event carries: exceptions handled, and those of other spans.
-        events += _exception_logs(span, exceptions)
+    if error is not None and (root or kind == "tool") and exceptions:
+        exceptions = exceptions[:-1]  # the last is the run's or the tool's error
+    # What no error event carries: exceptions handled, before the last, of other spans.
+    events += _exception_logs(span, exceptions)
     return events
 
 
@@ -403,7 +404,7 @@ def _exception_logs(span: Span, exceptions: list) -> list[Event]:
                 _event_id(span, f"x{n}"),
                 span.trace_id,
                 "log",
-                _ts(exception.time_ns),
+                _ts(_within(span, exception.time_ns)),
                 None,
                 None,
                 None,
@@ -416,6 +417,11 @@ def _exception_logs(span: Span, exceptions: list) -> list[Event]:
             )
         )
     return logs
+
+
+def _within(span: Span, time_ns: int) -> int:
+    """A span event's time inside its span: an event sent without one (0) is at the end."""
+    return min(max(time_ns, span.start_ns), span.end_ns) if time_ns else span.end_ns
 
 
 def _error_of(span: Span, exceptions: list) -> dict | None:
@@ -438,7 +444,11 @@ def _exception_info(attributes: dict) -> dict:
 
 def _events_kept(span: Span) -> list[dict]:
     return [
-        {"name": e.name, "ts": _format_ts(_ts(e.time_ns)), "attributes": e.attributes}
+        {
+            "name": e.name,
+            "ts": _format_ts(_ts(_within(span, e.time_ns))),
+            "attributes": e.attributes,
+        }
         for e in span.events
         if e.name != "exception"
     ]

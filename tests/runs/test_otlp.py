@@ -278,6 +278,61 @@ def test_bad_spans_are_rejected_one_by_one_and_their_neighbours_kept(api, projec
     assert Run.objects.get().tool_calls == 1
 
 
+def test_spans_of_a_resource_with_bad_attributes_are_rejected_and_other_resources_kept(
+    api, project
+):
+    document = json.loads(agents.otlp_json(agents.traced(agents.genai_agent)))
+    broken = json.loads(json.dumps(document["resourceSpans"][0]))
+    broken["resource"]["attributes"] = {"service.name": "not an array"}
+    for span in broken["scopeSpans"][0]["spans"]:
+        span["traceId"] = "ab" * 16
+    document["resourceSpans"].append(broken)
+    response = export(api, json.dumps(document).encode(), "application/json")
+
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == str(len(broken["scopeSpans"][0]["spans"]))
+    assert "resourceSpans[1].resource.attributes: expected an array" in partial["errorMessage"]
+    apply_pending()
+    assert Run.objects.get().tool_calls == 1
+
+
+def test_a_lone_surrogate_in_json_is_kept_as_a_replacement_character(api, project):
+    spans = agents.traced(agents.genai_agent)
+    body = agents.otlp_json(spans).replace(b'"refund"', b'"refund\\ud800"', 1)
+    assert b"\\ud800" in body
+    response = export(api, body, "application/json")
+
+    assert response.status_code == 200 and response.json() == {}
+    apply_pending()
+    assert "refund\ufffd" in {s.tool_name for s in ToolSpan.objects.all()}
+
+
+def test_every_exception_a_failed_tool_recorded_is_kept_at_its_time(api, project):
+    from opentelemetry.trace import Status as SpanStatus
+    from opentelemetry.trace import StatusCode
+
+    def agent(tracer):
+        with tracer.start_as_current_span("agent") as root:
+            root.set_attribute("openinference.span.kind", "AGENT")
+            with tracer.start_as_current_span("lookup") as tool:
+                tool.set_attribute("openinference.span.kind", "TOOL")
+                tool.set_attribute("tool.name", "lookup")
+                tool.record_exception(ConnectionError("first try refused"))
+                tool.record_exception(TimeoutError("second try timed out"))
+                tool.set_status(SpanStatus(StatusCode.ERROR))
+
+    spans = agents.traced(agent)
+    export(api, agents.otlp_protobuf(spans))
+    apply_pending()
+
+    run = the_run(spans)
+    assert ToolSpan.objects.get(run=run).error["type"] == "TimeoutError"
+    (log,) = Event.objects.filter(run_pk=run.pk, type="log", data__level="error")
+    assert log.data["message"].startswith("ConnectionError: first try refused")
+    assert run.started_at <= log.ts <= run.ended_at
+
+
 def test_a_store_outage_is_a_503_with_retry_after(api, project, monkeypatch):
     from django.db import OperationalError
 
