@@ -101,7 +101,9 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
             run=run, events=[e for e in run_events if e.type == "revenue"], rollup=revenue_delta
         )
         result.runs[run_id] = after.status
-    spans_store.spans_apply(project_id=project_id, runs=list(runs.values()), events=by_run)
+    spans_store.spans_apply(
+        project_id=project_id, runs=list(runs.values()), events=by_run, created=created
+    )
     changed = list(runs.values())
     update_rows("runs_run", _RUN_COLUMNS, [_run_row(run) for run in changed])
     # Every rollup is written once per batch, table after table in one order and each

@@ -16,8 +16,11 @@ from studio.sql import insert_models
 TOOL_TYPES = ("tool_start", "tool_end", "tool_error")
 
 
-def spans_apply(*, project_id: int, runs: list[Run], events: dict[str, list[Event]]) -> None:
-    """Rebuild the spans of every (run, tool) that has new events, in four queries."""
+def spans_apply(
+    *, project_id: int, runs: list[Run], events: dict[str, list[Event]], created: set[str]
+) -> None:
+    """Rebuild the spans of every (run, tool) that has new events, in four queries.
+    A run `created` by this batch has no other events: its new ones are not read back."""
     touched = {
         (run.pk, e.data["tool_name"])
         for run in runs
@@ -28,10 +31,16 @@ def spans_apply(*, project_id: int, runs: list[Run], events: dict[str, list[Even
         return
     runs_by_pk = {run.pk: run for run in runs}
     stored: dict[tuple[int, str], list[ToolEvent]] = {key: [] for key in touched}
-    for run_pk, tool_event in _tool_events(project_id, [runs_by_pk[pk] for pk, _ in touched]):
+    older = {pk for pk, _ in touched if runs_by_pk[pk].run_id not in created}
+    for run_pk, tool_event in _tool_events(project_id, [runs_by_pk[pk] for pk in older]):
         key = (run_pk, tool_event.tool_name)
         if key in stored:
             stored[key].append(tool_event)
+    for run in runs:
+        if run.run_id in created:
+            for event in events.get(run.run_id, ()):
+                if event.type in TOOL_TYPES:
+                    stored[(run.pk, event.data["tool_name"])].append(_new_tool_event(event))
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM runs_toolspan WHERE (run_id, tool_name) IN "
@@ -69,6 +78,8 @@ def _span_row(run: Run, span) -> ToolSpan:
 def _tool_events(project_id: int, runs: list[Run]) -> list[tuple[int, ToolEvent]]:
     """Every stored tool event of these runs, bounded by their event times so PostgreSQL
     reads only their days' partitions."""
+    if not runs:
+        return []
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -86,6 +97,10 @@ def _tool_events(project_id: int, runs: list[Run]) -> list[tuple[int, ToolEvent]
         )
         rows = cursor.fetchall()
     return [(row[0], _tool_event(*row[1:])) for row in rows]
+
+
+def _new_tool_event(event: Event) -> ToolEvent:
+    return _tool_event(event.event_id, event.ts, event.seq, event.type, event.data)
 
 
 def _tool_event(event_id: str, ts, seq: int | None, type_: str, data) -> ToolEvent:
