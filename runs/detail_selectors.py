@@ -229,7 +229,7 @@ def _previous_event_ts() -> Subquery:
 def _calls(run: Run, limit: int) -> list[Item]:
     rows = (
         LlmCall.objects.filter(project_id=run.project_id, run=run)
-        .annotate(wait_start=_previous_event_ts())
+        .annotate(wait_start=_previous_event_ts(), error_type=KT("details__error__type"))
         .values(
             "call_id",
             "model",
@@ -237,25 +237,37 @@ def _calls(run: Run, limit: int) -> list[Item]:
             "first_token_at",
             "last_token_at",
             "usage_at",
+            "started_at",
+            "ended_at",
             "output_tokens",
             "wait_start",
+            "error_type",
         )
-        .order_by(Coalesce("first_token_at", "usage_at").asc(), "call_id")[:limit]
+        .order_by(Coalesce("first_token_at", "started_at", "usage_at").asc(), "call_id")[:limit]
     )
     items = []
     for call in rows:
         first, last = call["first_token_at"], call["last_token_at"]
         count = call["token_count"] or call["output_tokens"]
         detail = f"{call['model'] or 'model?'} · {count:,} tokens" if count else call["model"]
+        if first:  # streamed: from the first token to the last, after the wait for it
+            start, end, wait_start = first, last, call["wait_start"]
+        else:  # told whole: from when it was sent to when it answered
+            start, end, wait_start = call["started_at"] or call["usage_at"], call["ended_at"], None
+        if end is not None and (start is None or end <= start):
+            end = None
+        failed = call["error_type"] is not None
         items.append(
             Item(
                 kind="llm",
                 key=call["call_id"],
                 label=f"llm · {call['model'] or call['call_id']}",
-                start=first or call["usage_at"],
-                end=last if first and last and last > first else None,
-                wait_start=call["wait_start"] if first else None,
-                detail=detail,
+                start=start,
+                end=end,
+                wait_start=wait_start,
+                error=failed,
+                status="error" if failed else "",
+                detail=call["error_type"] if failed else detail,
             )
         )
     return [i for i in items if i.start is not None]

@@ -46,6 +46,7 @@ from studio.tenancy import require_capability
 TEMPLATE = "runs/run_detail.html"
 TABS = ("timeline", "logs")
 JSON_SHOWN_CHARS = 60_000  # inputs, outputs, tool input/output shown on the page, at most
+ATTRIBUTE_SHOWN_CHARS = 2_000  # one attribute's value in an item's attribute table
 TRACEBACK_FOLD = 6  # tracebacks with more frames fold the middle ones
 
 
@@ -167,6 +168,11 @@ def header_context(run: Run) -> dict:
                 ("python", "Python"),
                 ("image", "Image"),
                 ("region", "Region"),
+                # A run from OpenTelemetry: what sent it.
+                ("service", "Service"),
+                ("sdk_language", "OTel SDK"),
+                ("scope", "Instrumentation"),
+                ("user_id", "User"),
             )
             if runtime.get(name)
         ],
@@ -281,6 +287,7 @@ def _tool_pane(run: Run, span) -> dict:
         "input": pretty_text(span.input_str),
         "output": pretty_json(span.output) if span.output is not None else None,
         "error": _error_block(error) if error else None,
+        "attributes": attribute_rows(span.attributes),
     }
 
 
@@ -291,10 +298,24 @@ def _llm_pane(call) -> dict:
     if summary and summary.offsets_ms:
         strip = token_strip(summary.offsets_ms, [(s.after_index, s.gap_ms) for s in summary.stalls])
     cost = format_money(call.cost, "USD") if call.cost is not None else None
+    details = dict(call.details or {})
+    error = details.pop("error", None)
+    whole = not call.token_count and call.started_at is not None
+    latency = None
+    if whole and call.ended_at:
+        latency = (call.ended_at - call.started_at).total_seconds() * 1000
     return {
         "kind": "llm",
         "title": call.model or call.call_id,
         "call": call,
+        "whole": whole,
+        "latency": format_ms(latency) if latency is not None else None,
+        "output_rate": f"{call.output_tokens / latency * 1000:.1f}"
+        if latency and call.output_tokens
+        else None,
+        "prompt": prompt_messages(call.prompt),
+        "error": _error_block(error) if isinstance(error, dict) else None,
+        "attributes": attribute_rows(details),
         "text": call.text,
         "ttft": format_ms(ttft) if ttft is not None else None,
         "wait_start": call.wait_start,
@@ -344,6 +365,7 @@ def _event_pane(run: Run, kind: str, event: tuple) -> dict | None:
             "logger": data.get("logger") or "",
             "stream": data.get("stream") or "",
             "message": str(data.get("message") or "")[:JSON_SHOWN_CHARS],
+            "attributes": attribute_rows(data.get("attributes")),
         }
     return None
 
@@ -393,6 +415,50 @@ def pretty_json(value: object) -> dict | None:
         return None
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
     return _shown(text, preview=_preview(value))
+
+
+def attribute_rows(attributes: object) -> list[tuple[str, str]]:
+    """(key, value) rows of an item's extra attributes, by key: a value that is not
+    text as compact JSON, each cut past ATTRIBUTE_SHOWN_CHARS."""
+    if not isinstance(attributes, dict):
+        return []
+    rows = []
+    for key in sorted(attributes):
+        value = attributes[key]
+        if not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+        if len(value) > ATTRIBUTE_SHOWN_CHARS:
+            value = value[: ATTRIBUTE_SHOWN_CHARS - 1] + "…"
+        rows.append((str(key), value))
+    return rows
+
+
+def prompt_messages(prompt: object) -> dict | None:
+    """What an LLM call was sent: `messages` (role, content text) when it is a list of
+    chat messages, else `raw`, the value as indented JSON."""
+    if prompt is None or prompt == "":
+        return None
+    if (
+        isinstance(prompt, list)
+        and prompt
+        and all(isinstance(m, dict) and "role" in m for m in prompt)
+    ):
+        messages = []
+        for message in prompt:
+            content = message.get("content")
+            if content is not None and not isinstance(content, str):
+                content = json.dumps(content, indent=2, ensure_ascii=False, default=str)
+            extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+            if extra:  # tool calls, names: shown after the text
+                content = "\n".join(
+                    filter(None, [content, json.dumps(extra, indent=2, ensure_ascii=False)])
+                )
+            text = (content or "")[:JSON_SHOWN_CHARS]
+            messages.append({"role": str(message["role"]), "content": text})
+        return {"messages": messages}
+    if isinstance(prompt, str):
+        return {"raw": _shown(prompt, preview=_preview(prompt))}
+    return {"raw": pretty_json(prompt)}
 
 
 def pretty_text(text: str | None) -> dict | None:

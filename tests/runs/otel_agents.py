@@ -8,6 +8,7 @@ mapping with trace and span ids in hex, the one change the OTLP spec makes to it
 
 import contextlib
 import json
+import time
 
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -55,7 +56,9 @@ def _b64_to_hex(value: str) -> str:
     return base64.b64decode(value).hex()
 
 
-def openinference_agent(tracer, *, city: str = "Paris", session: str = "chat-7") -> None:
+def openinference_agent(
+    tracer, *, city: str = "Paris", session: str = "chat-7", llm_seconds: float = 0.0
+) -> None:
     """An agent instrumented by hand with OpenInference attributes: an LLM call with
     token usage, a tool that works, a tool that fails with a recorded exception (which
     the agent catches), then the answer."""
@@ -81,6 +84,7 @@ def openinference_agent(tracer, *, city: str = "Paris", session: str = "chat-7")
             llm.set_attribute("llm.token_count.prompt_details.cache_read", 200)
             llm.set_attribute("llm.token_count.total", 1500)
             llm.set_attribute("llm.invocation_parameters", '{"temperature": 0.2}')
+            time.sleep(llm_seconds)  # the model thinking
         with tracer.start_as_current_span("get_weather") as tool:
             tool.set_attribute("openinference.span.kind", "TOOL")
             tool.set_attribute("tool.name", "get_weather")
