@@ -25,56 +25,59 @@ _ROLLUP_FIELD = {
 }
 
 
-def revenue_apply(*, run: Run, events: list[Event], rollup: RevenueRollup | None = None) -> None:
-    """Store new revenue events of a run; add the ones not seen before to `rollup`, for
-    the caller to write once per batch with `revenue_rollups_write` (without one, they
-    are written at once)."""
-    if not events:
+def revenue_apply(*, runs: list[tuple[Run, list[Event]]], rollup: RevenueRollup) -> None:
+    """Store the new revenue events of a batch's runs in one statement, and add the ones
+    not seen before to each run's net revenue and to `rollup`, for the caller to write
+    once per batch with `revenue_rollups_write`."""
+    pairs = [(run, event) for run, events in runs for event in events]
+    if not pairs:
         return
-    new = _insert(run, events)
-    if not new:
-        return
-    daily = rollup if rollup is not None else {}
-    for event in new:
+    inserted = _insert(pairs)
+    for run, event in pairs:
+        if event.event_id not in inserted:
+            continue
         data = event.data
         amount = Decimal(data["amount"])
         key = (event.ts.date(), _agent(run, event), data.get("customer") or "", data["currency"])
-        sums = daily.setdefault(key, defaultdict(int))
+        sums = rollup.setdefault(key, defaultdict(int))
         sums[_ROLLUP_FIELD[data["kind"]]] += amount
         sums["events"] += 1
         if NET_SIGN[data["kind"]]:
             net = Decimal(run.revenue.get(data["currency"], "0"))
             run.revenue[data["currency"]] = str(net + NET_SIGN[data["kind"]] * amount)
-    if rollup is None:
-        revenue_rollups_write(project_id=run.project_id, daily=daily)
 
 
 def _agent(run: Run, event: Event) -> str:
     return event.agent_name or run.agent_name
 
 
-def _insert(run: Run, events: list[Event]) -> list[Event]:
-    """Insert, skipping any whose event_id or external_id is already stored."""
+def _insert(pairs: list[tuple[Run, Event]]) -> set[str]:
+    """Insert, skipping any whose event_id or external_id is already stored (or comes
+    earlier in `pairs`); the event ids that were new."""
+    events = [event for _, event in pairs]
     with bulk_cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO billing_revenueevent (project_id, event_id, external_id, run_id,
                 agent_name, kind, amount, currency, customer, refund_of, metadata, ts)
-            SELECT %s, e.event_id, e.external_id, %s, e.agent_name, e.kind, e.amount,
+            SELECT %s, e.event_id, e.external_id, e.run_id, e.agent_name, e.kind, e.amount,
                 e.currency, e.customer, e.refund_of, e.metadata::jsonb, e.ts
-            FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::numeric[],
-                        %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
-              AS e(event_id, external_id, agent_name, kind, amount, currency, customer,
-                   refund_of, metadata, ts)
+            FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[],
+                        %b::numeric[], %b::text[], %b::text[], %b::text[], %b::text[],
+                        %b::timestamptz[])
+              WITH ORDINALITY
+              AS e(event_id, external_id, run_id, agent_name, kind, amount, currency,
+                   customer, refund_of, metadata, ts, n)
+            ORDER BY e.n
             ON CONFLICT DO NOTHING
             RETURNING event_id
             """,
             [
-                run.project_id,
-                run.pk,
+                pairs[0][0].project_id,
                 [e.event_id for e in events],
                 [e.data.get("external_id") for e in events],
-                [_agent(run, e) for e in events],
+                [run.pk for run, _ in pairs],
+                [_agent(run, e) for run, e in pairs],
                 [e.data["kind"] for e in events],
                 [Decimal(e.data["amount"]) for e in events],
                 [e.data["currency"] for e in events],
@@ -84,8 +87,7 @@ def _insert(run: Run, events: list[Event]) -> list[Event]:
                 [e.ts for e in events],
             ],
         )
-        inserted = {row[0] for row in cursor.fetchall()}
-    return [e for e in events if e.event_id in inserted]
+        return {row[0] for row in cursor.fetchall()}
 
 
 _SUMS = ("charges", "subscriptions", "refunds", "credits", "payouts", "events")

@@ -96,11 +96,15 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
         calls.move_call_rollups(run, before, after, call_changes[run_id], usage_delta)
         _write_state(run, after)
         run.stalled = False
-        errors.errors_apply(run=run, events=run_events)
-        revenue_apply(
-            run=run, events=[e for e in run_events if e.type == "revenue"], rollup=revenue_delta
-        )
         result.runs[run_id] = after.status
+    errors.errors_apply(runs=[(run, by_run.get(run_id, [])) for run_id, run in runs.items()])
+    revenue_apply(
+        runs=[
+            (run, [e for e in by_run.get(run_id, ()) if e.type == "revenue"])
+            for run_id, run in runs.items()
+        ],
+        rollup=revenue_delta,
+    )
     spans_store.spans_apply(
         project_id=project_id, runs=list(runs.values()), events=by_run, created=created
     )

@@ -220,3 +220,20 @@ def test_errors_with_different_ids_group_together(project):
 
     group = ErrorGroup.objects.get(project=project)
     assert (group.event_count, group.run_count) == (3, 3)
+
+
+def test_one_error_in_several_runs_of_one_batch_counts_each_run_once(project):
+    timeout = {"type": "TimeoutError", "message": "upstream timed out"}
+    apply_now(project, [
+        ev("error", "r1", at=1, agent="invoice-bot", error=timeout),
+        ev("tool_error", "r1", at=0.5, agent="invoice-bot", tool_name="fetch", error=timeout),
+        ev("error", "r2", at=2, agent="support-bot", error=timeout),
+        ev("error", "r3", at=86_400, agent="support-bot", error=timeout),
+    ])  # fmt: skip
+    apply_now(project, [ev("tool_error", "r2", at=3, tool_name="fetch", error=timeout)])
+
+    group = ErrorGroup.objects.get(project=project)
+    assert (group.event_count, group.run_count) == (5, 3)
+    assert group.agents == ["invoice-bot", "support-bot"]
+    assert sorted(group.daily.values_list("count", flat=True)) == [1, 4]
+    assert {r.error_group_id for r in Run.objects.filter(project=project)} == {group.pk}

@@ -115,11 +115,11 @@ def run_events(run: Run, type_: str) -> list[tuple[str, dict]]:
 
 @pytest.mark.browser
 def test_in_a_browser_a_click_on_the_llm_call_shows_what_it_was_sent(
-    asgi_server,
+    asgi_server,  # noqa: F811 — the fixture imported above
     page,
     api,
     project,
-    owner,  # noqa: F811
+    owner,
 ):
     spans = agents.traced(agents.openinference_agent, llm_seconds=0.05)
     export(api, agents.otlp_protobuf(spans))
