@@ -21,7 +21,7 @@ from runs.openapi import DOCUMENT, EVENT_DATA
 from runs.protocol import EVENT_TYPES, EventError, validate_event
 from studio.apikeys import apikey_create
 from tests.api.test_read_api import a_detailed_run, a_run
-from tests.conftest import apply_now, ev
+from tests.conftest import T0, apply_now, ev
 
 DOCUMENT_URI = "urn:charm-studio:openapi"
 REGISTRY = Registry().with_resource(
@@ -295,7 +295,16 @@ def demo_runs(project) -> list[str]:
     apply_now(project, events)
     apply_now(project, a_detailed_run("detailed"))
     apply_now(project, a_run("running", at=0, seconds=None))
-    return sorted({e["run_id"] for e in events} | {"detailed", "running"})
+    # Five demo runs need not include the agent that reports its LLM calls whole.
+    apply_now(project, [*a_run("whole-call", at=0, seconds=2), a_whole_llm_call("whole-call")])
+    return sorted({e["run_id"] for e in events} | {"detailed", "running", "whole-call"})
+
+
+def a_whole_llm_call(run_id: str) -> dict:
+    sent = (T0 + timedelta(seconds=0.5)).isoformat().replace("+00:00", "Z")
+    return ev("llm_call", run_id, at=1.5, seq=50, call_id="c1", model="gpt-4o", started_at=sent,
+              input=[{"role": "user", "content": "Which invoices are overdue?"}],
+              output="Three.", input_tokens=900, output_tokens=12)  # fmt: skip
 
 
 def test_a_runs_page_matches_its_schema(project, demo_runs):
