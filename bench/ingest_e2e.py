@@ -26,6 +26,7 @@ import io
 import json
 import os
 import pstats
+import random
 import signal
 import socket
 import statistics
@@ -39,6 +40,7 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -198,6 +200,80 @@ def demo_events(runs: int, repeat: int, seed: int = 7) -> list[dict]:
     return out
 
 
+def mixed_events(runs: int, seed: int = 11) -> list[dict]:
+    """The mixed workload: per run, 100 events (run start, two status changes,
+    10 tool start/end pairs with span ids, 70 streamed tokens of one call, its usage, 5
+    logs, run end) over 20 s; a run starts every 0.5 s, so about 40 are open at once and
+    a run's events span several requests. Sorted by time, as a live fleet sends them."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    events: list[tuple[float, dict]] = []
+    for n in range(runs):
+        run_id = f"mixed-{seed}-{n:06d}"
+        t0 = n * 0.5
+        kinds: list[tuple[float, str, dict]] = [
+            (0.0, "run_start", {"inputs": {"ticket": n, "priority": rng.choice("abc")}}),
+            (0.1, "status", {"status": "validating", "message": "checking inputs"}),
+            (0.2, "status", {"status": "running"}),
+        ]
+        for tool in range(10):
+            at = 0.5 + tool * 1.0
+            span = f"t{tool}"
+            name = rng.choice(("search", "fetch", "lookup"))
+            kinds.append((at, "tool_start", {"tool_name": name, "input_str": f"q{n}-{tool}",
+                                             "span_id": span}))  # fmt: skip
+            kinds.append((at + 0.3, "tool_end", {"tool_name": name, "output": {"hits": tool},
+                                                 "span_id": span}))  # fmt: skip
+        for token in range(70):
+            data = {"token": rng.choice(WORDS) + " ", "model": "gpt-4o", "call_id": "c1"}
+            kinds.append((11.0 + token * 0.1, "llm_new_token", data))
+        kinds.append((18.1, "usage", {"model": "gpt-4o", "input_tokens": 1200,
+                                      "output_tokens": 70, "call_id": "c1"}))  # fmt: skip
+        for line in range(5):
+            kinds.append((18.2 + line * 0.3, "log", {"message": f"step {line} of run {n}",
+                                                     "level": "info"}))  # fmt: skip
+        kinds.append((20.0, "run_end", {"outputs": {"answer": "done", "ticket": n}}))
+        for seq, (at, type_, data) in enumerate(kinds):
+            ts = start + timedelta(seconds=t0 + at)
+            events.append((t0 + at, {
+                "v": 1, "event_id": f"{run_id}-{seq}", "run_id": run_id, "seq": seq,
+                "ts": ts.isoformat().replace("+00:00", "Z"), "type": type_,
+                "agent": {"name": f"agent-{n % 4}", "version": "1.0.0"}, "data": data,
+            }))  # fmt: skip
+    events.sort(key=lambda pair: pair[0])
+    return [event for _, event in events]
+
+
+WORDS = ("the", "invoice", "is", "overdue", "customer", "refund", "paid", "ticket", "agent")
+
+
+def copy_rate(db_url: str, events: list[dict]) -> float:
+    """Rows/s of COPY of the same events into a fresh table with two indexes (the event
+    table's key and its run index): the ceiling the pipeline is held against."""
+    import psycopg
+
+    rows = [
+        (e["event_id"], e["ts"], n // 100, e["type"], e["seq"], json.dumps(e["data"]))
+        for n, e in enumerate(events)
+    ]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE bench_copy (project_id bigint NOT NULL DEFAULT 1, event_id text, "
+            "ts timestamptz, run_pk bigint, type text, seq bigint, data jsonb, "
+            "PRIMARY KEY (project_id, event_id, ts))"
+        )
+        conn.execute("CREATE INDEX ON bench_copy (run_pk, ts)")
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cursor:
+            columns = "event_id, ts, run_pk, type, seq, data"
+            with cursor.copy(f"COPY bench_copy ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        seconds = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_copy")
+    return len(rows) / seconds
+
+
 def ndjson_batches(events: list[dict], size: int) -> list[bytes]:
     lines = [json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in events]
     return ["".join(lines[i : i + size]).encode() for i in range(0, len(lines), size)]
@@ -278,6 +354,9 @@ class Figures:
     visible_seconds: float
     backlog_at_last_202: int
     apply_wait_ms: dict
+    peak_rss_mb: float = 0.0  # web and workers together
+    copy_rate: float = 0.0  # rows/s of COPY of the same events, same database
+    cpu_us_per_event: dict = field(default_factory=dict)  # by process group
 
     @property
     def ingest_rate(self) -> float:
@@ -286,6 +365,69 @@ class Figures:
     @property
     def end_to_end_rate(self) -> float:
         return self.accepted / self.visible_seconds
+
+
+def cpu_seconds(services: list) -> dict[str, float]:
+    """CPU seconds used so far by each service's process tree, PostgreSQL's backends
+    and this process (the clients)."""
+    import psutil
+
+    def tree(pid: int) -> float:
+        total = 0.0
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            pass
+        return total
+
+    used = {service.name: tree(service.process.pid) for service in services}
+    used["postgres"] = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        if (
+            proc.info["name"]
+            and proc.info["name"].startswith("postgres")
+            and proc.info["cpu_times"]
+        ):
+            used["postgres"] += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+    mine = psutil.Process().cpu_times()
+    used["clients"] = mine.user + mine.system
+    return used
+
+
+class PeakMemory:
+    """The highest resident memory of the given process groups together, sampled every
+    0.2 s in a thread while in use."""
+
+    def __init__(self, services: list):
+        self.services = services
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.2):
+            total = 0
+            for service in self.services:
+                try:
+                    root = psutil.Process(service.process.pid)
+                    for proc in [root, *root.children(recursive=True)]:
+                        total += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def percentiles(values: list[float]) -> dict:
@@ -324,6 +466,8 @@ def run_configuration(args, db_url: str, web_processes: int, events: list[dict])
         wait_until(lambda: http_get(port, "/healthz")[0] == 200, 60, "web server start")
         wait_until(lambda: workers_ready(services[0]), 60, "workers start", interval=0.5)
 
+        memory = PeakMemory(services).__enter__()
+        cpu_before = cpu_seconds(services)
         started = time.perf_counter()
         sent = send_all(port, key, bodies, args.clients)
         ingest_done = time.perf_counter()
@@ -347,6 +491,8 @@ def run_configuration(args, db_url: str, web_processes: int, events: list[dict])
 
         wait_until(last_run_complete, 60, "the last run readable", interval=0.05)
         visible = time.perf_counter()
+        memory.__exit__()
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(services).items()}
     finally:
         for service in reversed(services):
             service.stop()
@@ -375,6 +521,9 @@ def run_configuration(args, db_url: str, web_processes: int, events: list[dict])
         visible_seconds=visible - started,
         backlog_at_last_202=backlog,
         apply_wait_ms={k: v * 1000 for k, v in percentiles(waits).items()},
+        peak_rss_mb=memory.peak / 2**20,
+        cpu_us_per_event={k: v / max(1, sent.accepted) * 1e6 for k, v in cpu.items()},
+        copy_rate=copy_rate(db_url, events),
     )
 
 
@@ -565,7 +714,11 @@ def print_top(stats: pstats.Stats, title: str, limit: int, sort: str) -> None:
 def run_profiles(args) -> None:
     print("\n== Profile (in this process, on the last configuration's database)")
     project, key = setup_project()
-    events = demo_events(runs=max(10, args.profile_batches * 4), repeat=1, seed=99)
+    runs = max(10, args.profile_batches * 4)
+    if args.workload == "mixed":
+        events = mixed_events(runs * 3, seed=99)
+    else:
+        events = demo_events(runs=runs, repeat=1, seed=99)
     batches = [events[i : i + args.batch] for i in range(0, len(events), args.batch)]
     middle = max(0, len(batches) // 2 - args.profile_batches // 2)
     chosen = batches[middle : middle + args.profile_batches]
@@ -642,7 +795,11 @@ def bench_environment(queue: str, db_url: str | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=1000, help="demo runs (≈300 events each)")
+    parser.add_argument("--runs", type=int, default=1000, help="runs (demo ≈300 events, mixed 100)")
+    parser.add_argument(
+        "--workload", choices=("demo", "mixed"), default="demo",
+        help="demo: the demo generator's runs; mixed: 100-event runs, 70%% tokens",
+    )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, help="send the runs this many times")
     parser.add_argument("--batch", type=int, default=1000, help="events per request")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
@@ -663,7 +820,10 @@ def main() -> None:
 
     print(f"{os.cpu_count()} CPUs shared by clients, web, workers and PostgreSQL")
     started = time.perf_counter()
-    events = demo_events(args.runs, args.repeat)
+    if args.workload == "mixed":
+        events = mixed_events(args.runs * args.repeat)
+    else:
+        events = demo_events(args.runs, args.repeat)
     print(f"{len(events):,} demo events of {len({e['run_id'] for e in events}):,} runs "
           f"generated in {time.perf_counter() - started:.1f}s; types: "
           + ", ".join(f"{t} {n:,}" for t, n in Counter(e["type"] for e in events).most_common(4))
@@ -700,6 +860,13 @@ def print_figures(figures: list[Figures]) -> None:
         ("all batches applied (s)", lambda f: f"{f.applied_seconds:.1f}"),
         ("last run readable (s)", lambda f: f"{f.visible_seconds:.1f}"),
         ("END-TO-END (events/s)", lambda f: f"{f.end_to_end_rate:,.0f}"),
+        ("COPY, same rows (rows/s)", lambda f: f"{f.copy_rate:,.0f}"),
+        ("end to end / COPY", lambda f: f"{f.end_to_end_rate / f.copy_rate:.2f}"),
+        ("web + workers peak RSS (MB)", lambda f: f"{f.peak_rss_mb:,.0f}"),
+        *[
+            (f"CPU µs/event: {name}", lambda f, name=name: f"{f.cpu_us_per_event[name]:.1f}")
+            for name in ("web", "worker", "postgres", "clients")
+        ],
         ("batch wait+apply p50 (ms)", lambda f: f"{f.apply_wait_ms['p50']:,.0f}"),
         ("batch wait+apply p95 (ms)", lambda f: f"{f.apply_wait_ms['p95']:,.0f}"),
     ]

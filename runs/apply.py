@@ -285,10 +285,14 @@ def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -
 
 
 def _event_data_json(event: Event) -> str:
-    data = event.data
+    text = event.data_json
+    if text is None:
+        text = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
     if event.agent_name:  # kept so the events API can give the event back as it came
-        data = {**data, "_agent": {"name": event.agent_name, "version": event.agent_version}}
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        agent = json.dumps({"name": event.agent_name, "version": event.agent_version})
+        # Spliced in front of the object's own keys: no second encoding of the data.
+        text = f'{{"_agent":{agent}' + ("}" if text == "{}" else "," + text[1:])
+    return text
 
 
 def _state_of(run: Run) -> RunState:

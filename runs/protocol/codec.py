@@ -1,15 +1,43 @@
 """The storage format: events as protocol v1 JSON, and the timestamp helpers it uses.
 
 A stored batch is written with `dumps_events` and read back by the worker with
-`loads_events`.
+`loads_events`, both by msgspec: in C, several times faster than the json module, on
+the path every event takes twice.
 """
 
 import json
 from datetime import UTC, datetime
 
+import msgspec
+
 from runs.protocol.types import Event
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class _Agent(msgspec.Struct, omit_defaults=True):
+    name: str
+    version: str | None = None
+
+
+class _Stored(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One stored event, fields in protocol v1 order. `data` is read as raw JSON, which
+    the event keeps for its row in the event table; it is written from the dict (the
+    encoder goes by the value, not the annotation)."""
+
+    v: int
+    event_id: str
+    run_id: str
+    seq: int | None = None
+    ts: datetime
+    type: str
+    agent: _Agent | None = None
+    data: msgspec.Raw
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(list[_Stored])
+_decode_data = msgspec.json.Decoder(dict).decode
 
 
 def event_to_dict(event: Event) -> dict:
@@ -45,12 +73,33 @@ def event_from_dict(d: dict) -> Event:
 
 def dumps_events(events: list[Event]) -> str:
     """A compact JSON array of the events, for storing a batch."""
-    return _COMPACT.encode([event_to_dict(event) for event in events])
+    return _ENCODER.encode([_stored(event) for event in events]).decode()
+
+
+def _stored(event: Event) -> _Stored:
+    agent = None if event.agent_name is None else _Agent(event.agent_name, event.agent_version)
+    return _Stored(
+        v=1, event_id=event.event_id, run_id=event.run_id, seq=event.seq,
+        ts=event.ts.astimezone(UTC), type=event.type, agent=agent, data=event.data,
+    )  # fmt: skip
 
 
 def loads_events(text: str) -> list[Event]:
-    """Events stored by `dumps_events`."""
-    return [event_from_dict(d) for d in json.loads(text)]
+    """Events stored by `dumps_events`, each with its data's JSON text kept."""
+    return [
+        Event(
+            s.event_id,
+            s.run_id,
+            s.type,
+            s.ts,
+            s.seq,
+            s.agent.name if s.agent else None,
+            s.agent.version if s.agent else None,
+            _decode_data(s.data),
+            bytes(s.data).decode(),
+        )
+        for s in _DECODER.decode(text)
+    ]
 
 
 def _format_ts(ts: datetime) -> str:

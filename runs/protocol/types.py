@@ -67,6 +67,9 @@ class Event:
     agent_name: str | None
     agent_version: str | None
     data: dict
+    # `data` as JSON text, when the event was read back from a stored batch: its row in
+    # the event table is written from it rather than encoded again.
+    data_json: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

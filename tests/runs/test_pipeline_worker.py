@@ -126,4 +126,4 @@ def test_a_batch_that_keeps_failing_is_marked_failed_with_its_error(project, set
     batch.refresh_from_db()
     assert batch.status == IngestBatch.Status.FAILED
     assert batch.attempts == 2
-    assert "JSONDecodeError" in batch.last_error
+    assert "JSON is malformed" in batch.last_error
