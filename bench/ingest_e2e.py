@@ -541,7 +541,7 @@ def profile_worker(project, batches: list[list[dict]]) -> tuple[pstats.Stats, fl
     for batch in batches:
         parsed = [validate_event(e) for e in batch]
         with transaction.atomic():
-            ids.append(batch_store(project=project, events=parsed, rejected=[]).pk)
+            ids += [b.pk for b in batch_store(project=project, events=parsed, rejected=[])]
     profiler = cProfile.Profile()
     with small_heap():
         started = time.perf_counter()
@@ -565,7 +565,7 @@ def time_worker(project, batches: list[list[dict]]) -> tuple[float, "SqlTimer"]:
     for batch in batches:
         parsed = [validate_event(e) for e in batch]
         with transaction.atomic():
-            ids.append(batch_store(project=project, events=parsed, rejected=[]).pk)
+            ids += [b.pk for b in batch_store(project=project, events=parsed, rejected=[])]
     connection.ensure_connection()
     with small_heap(), SqlTimer() as timer:
         started = time.perf_counter()

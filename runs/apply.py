@@ -20,6 +20,7 @@ from billing.tool_usage import tool_usage_rollup_write
 from runs import calls, errors, spans_store
 from runs.models import Run
 from runs.protocol import Event
+from runs.protocol.codec import dumps_data
 from runs.rollups import (
     Contribution,
     add_into,
@@ -30,7 +31,7 @@ from runs.rollups import (
     run_contribution,
 )
 from runs.runstate import RunState, StatusKey, fold_run, new_run_state
-from studio.sql import bulk_cursor, insert_models, update_rows, upsert_add
+from studio.sql import bulk_cursor, insert_rows, update_rows, upsert_add
 
 _RUN_STATE_FIELDS = (
     "agent_name", "agent_version", "environment", "status", "status_message",
@@ -181,27 +182,31 @@ def _lock_runs(project_id: int, events: list[Event]) -> tuple[dict[str, Run], se
     created: set[str] = set()
     if missing:
         first_seen = _first_times(events)
-        insert_models(
-            [
-                Run(
-                    project_id=project_id,
-                    run_id=run_id,
-                    started_at=first_seen[run_id],
-                    first_event_at=first_seen[run_id],
-                    last_event_at=first_seen[run_id],
-                )
-                for run_id in missing
-            ],
-            ignore_conflicts=True,
-        )
-        rows = (
+        rows = {
+            run_id: {
+                "project_id": project_id,
+                "run_id": run_id,
+                "started_at": first_seen[run_id],
+                "first_event_at": first_seen[run_id],
+                "last_event_at": first_seen[run_id],
+            }
+            for run_id in missing
+        }
+        # What comes back is what this batch made: its rows are as written, so they are
+        # not read again. Our inserts are row locks of their own until we commit.
+        made = insert_rows(Run, list(rows.values()), ignore_conflicts=True, returning="id, run_id")
+        for pk, run_id in made:
+            found[run_id] = Run(pk=pk, **rows[run_id])
+            created.add(run_id)
+        # Made meanwhile by another worker, which has committed (an insert that
+        # conflicts waits for that): lock them now.
+        made_elsewhere = [run_id for run_id in missing if run_id not in created]
+        for run in (
             Run.objects.select_for_update()
-            .filter(project_id=project_id, run_id__in=missing)
+            .filter(project_id=project_id, run_id__in=made_elsewhere)
             .order_by("id")
-        )
-        for run in rows:
-            # Made here, or by a worker that has not yet committed anything into it.
-            if run.event_count == 0:
+        ):
+            if run.event_count == 0:  # nothing of its own yet
                 created.add(run.run_id)
             found[run.run_id] = run
     return found, created
@@ -260,15 +265,18 @@ def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -
     escaped in Python first."""
     if not events:
         return []
+    # The key is (event_id, ts); the ids alone tell what was new when they are unique in
+    # the batch, as they nearly always are, and they are cheaper to read back.
+    by_id = len({e.event_id for e in events}) == len(events)
     with bulk_cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO runs_event (project_id, event_id, ts, run_pk, type, seq, data)
             SELECT %s, e.event_id, e.ts, e.run_pk, e.type, e.seq, e.data::jsonb
             FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::text[],
                         %b::bigint[], %b::text[]) AS e(event_id, ts, run_pk, type, seq, data)
             ON CONFLICT DO NOTHING
-            RETURNING event_id, ts
+            RETURNING {"event_id" if by_id else "event_id, ts"}
             """,
             [
                 project_id,
@@ -281,18 +289,16 @@ def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -
             ],
         )
         inserted = set(cursor.fetchall())
+    if by_id:
+        return [e for e in events if (e.event_id,) in inserted]
     return [e for e in events if (e.event_id, e.ts) in inserted]
 
 
 def _event_data_json(event: Event) -> str:
-    text = event.data_json
-    if text is None:
-        text = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
+    data = event.data
     if event.agent_name:  # kept so the events API can give the event back as it came
-        agent = json.dumps({"name": event.agent_name, "version": event.agent_version})
-        # Spliced in front of the object's own keys: no second encoding of the data.
-        text = f'{{"_agent":{agent}' + ("}" if text == "{}" else "," + text[1:])
-    return text
+        data = {**data, "_agent": {"name": event.agent_name, "version": event.agent_version}}
+    return dumps_data(data)
 
 
 def _state_of(run: Run) -> RunState:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
+from types import SimpleNamespace
 
 from billing.prices import price_for
 from billing.pricing import Price, Usage, cost_of
@@ -13,7 +14,7 @@ from runs.protocol import Event
 from runs.rollups import Contribution, add_into, call_contribution
 from runs.runstate import RunState
 from runs.tokens import call_summary, make_token, merge_tokens, tokens_from_json, tokens_to_json
-from studio.sql import insert_models, update_rows
+from studio.sql import insert_rows, model_defaults, update_rows
 
 Prices = tuple[list[Price], list[Price]]
 USAGE_TYPES = ("usage", "llm_call")  # the events that carry a call's token counts
@@ -64,7 +65,9 @@ def calls_apply(
         run, call_tokens, call_usage = wanted[key]
         call = existing.get(key)
         if call is None:
-            call = LlmCall(project_id=run.project_id, run=run, call_id=key[1])
+            # A plain row, not a model instance: building one costs more than its insert.
+            call = SimpleNamespace(**model_defaults(LlmCall))
+            call.project_id, call.run_id, call.call_id = run.project_id, run.pk, key[1]
             new_calls.append(call)
             run.llm_calls += 1
         else:
@@ -75,7 +78,7 @@ def calls_apply(
             if event.type == "llm_call":
                 _fold_whole_call(call, event)
             change.usage.append(_fold_usage(call, event, price_of))
-    insert_models(new_calls)
+    insert_rows(LlmCall, [vars(call) for call in new_calls])
     update_rows("runs_llmcall", _CALL_COLUMNS, [_call_row(call) for call in updated])
     for run in runs:
         _add_run_totals(run, changes[run.run_id])

@@ -7,6 +7,7 @@ runs twice changes nothing the second time.
 """
 
 import logging
+import zlib
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,28 +33,49 @@ def batch_store(
     rejected: list[Rejection],
     source: str = "http",
     noted: list[Rejection] = (),
-) -> IngestBatch:
-    """Commit the batch and send its task once the commit is done. Call inside atomic().
+) -> list[IngestBatch]:
+    """Commit the batch, one row per shard its runs fall in, and send their tasks once
+    the commit is done. Call inside atomic().
 
     `noted` are lines kept (as log lines) that were not what they claimed to be: the
-    ingest health page lists them beside the rejections."""
+    ingest health page lists them beside the rejections, which go on the first row."""
     kept = [{"index": r.index, "error": r.error} for r in rejected[:KEPT_REJECTIONS]]
     room = KEPT_REJECTIONS - len(kept)
     kept += [{"index": r.index, "error": r.error, "kept": True} for r in noted[:room]]
-    batch = IngestBatch.objects.create(
-        project=project,
-        source=source,
-        event_count=len(events),
-        rejected_count=len(rejected),
-        noted_count=len(noted),
-        rejections=kept,
-        payload=dumps_events(events),
-        enqueued_at=timezone.now(),
-        status=IngestBatch.Status.PENDING if events else IngestBatch.Status.APPLIED,
-    )
+    shards: dict[int, list[Event]] = {}
+    for event in events:
+        shards.setdefault(shard_of(event.run_id), []).append(event)
+    now = timezone.now()
+    rows = [
+        IngestBatch(
+            project=project,
+            source=source,
+            shard=shard,
+            event_count=len(shard_events),
+            payload=dumps_events(shard_events),
+            enqueued_at=now,
+        )
+        for shard, shard_events in sorted(shards.items())
+    ] or [IngestBatch(project=project, source=source, status=IngestBatch.Status.APPLIED)]
+    first = rows[0]
+    first.rejected_count, first.noted_count, first.rejections = len(rejected), len(noted), kept
+    # One INSERT per row: bulk_create sends text arrays, and psycopg escapes a payload
+    # in an array with a regular expression per quote, 40 µs an event.
+    for row in rows:
+        row.save(force_insert=True)
     if events:
-        transaction.on_commit(lambda: enqueue(batch.pk))
-    return batch
+        transaction.on_commit(lambda: enqueue_all([row.pk for row in rows]))
+    return rows
+
+
+def shard_of(run_id: str) -> int:
+    """The shard of a run: a stable hash, the same in every process."""
+    return zlib.crc32(run_id.encode()) % settings.INGEST_SHARDS
+
+
+def enqueue_all(batch_ids: list[int]) -> None:
+    for batch_id in batch_ids:
+        enqueue(batch_id)
 
 
 def enqueue(batch_id: int) -> None:
@@ -133,15 +155,18 @@ def _days(events: list[Event]) -> set:
 
 
 def _join_waiting(batch: IngestBatch, taken: int) -> dict[int, list[Event]]:
-    """Claim other pending batches of the project that no worker holds, oldest first,
-    while the events stay under `COALESCE_EVENTS`; only those whose day partitions
-    exist (making one inside the apply transaction would lock the event table).
+    """Claim other pending batches of the project and shard that no worker holds, oldest
+    first, while the events stay under `COALESCE_EVENTS`; only those whose day
+    partitions exist (making one inside the apply transaction would lock the event
+    table).
 
     A batch claimed here is applied here: its own task, finding it locked, returns. So
     one claimed but left out is sent again once this transaction ends."""
     room = COALESCE_EVENTS - taken
     waiting = (
-        IngestBatch.objects.filter(project_id=batch.project_id, status=IngestBatch.Status.PENDING)
+        IngestBatch.objects.filter(
+            project_id=batch.project_id, shard=batch.shard, status=IngestBatch.Status.PENDING
+        )
         .exclude(pk=batch.pk)
         .filter(event_count__lte=room)
         .order_by("received_at", "id")
@@ -193,8 +218,7 @@ def batches_sweep() -> int:
     )
     if stale:
         IngestBatch.objects.filter(pk__in=stale).update(enqueued_at=timezone.now())
-        for batch_id in stale:
-            enqueue(batch_id)
+        enqueue_all(stale)
     return len(stale)
 
 

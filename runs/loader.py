@@ -76,7 +76,7 @@ def load_lines(
             events, noted = [], []
             rejected = [Rejection(index=i, error=error.message) for i in range(len(chunk))]
         with transaction.atomic():
-            batch = batch_store(
+            batches = batch_store(
                 project=project, events=events, rejected=rejected, noted=noted, source=source
             )
         offset = report.lines
@@ -84,7 +84,7 @@ def load_lines(
         report.noted.extend(Rejection(r.index + offset, r.error) for r in noted)
         report.lines += len(chunk)
         report.accepted += len(events)
-        report.batch_ids.append(batch.pk)
+        report.batch_ids += [batch.pk for batch in batches]
         if on_progress:
             on_progress(len(chunk), len(events))
     return report

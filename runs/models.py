@@ -15,7 +15,11 @@ from studio.models import Project
 
 
 class IngestBatch(models.Model):
-    """One accepted request, stored before the 202 and applied by a worker."""
+    """The events of one accepted request whose runs fall in one shard, stored before
+    the 202 and applied by a worker. A request whose runs fall in several shards is
+    stored as one row per shard (its rejections on the first): batches of different
+    shards share no run, so workers apply them side by side without waiting on each
+    other's run locks."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -37,6 +41,7 @@ class IngestBatch(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     late_count = models.PositiveIntegerField(default=0)  # events for runs already finished
     payload = models.TextField()  # JSON array of the validated events
+    shard = models.PositiveSmallIntegerField(default=0)  # see runs.ingest.shard_of
 
     class Meta:
         indexes = [

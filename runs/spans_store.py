@@ -11,7 +11,7 @@ from django.db import connection
 from runs.models import Run, ToolSpan
 from runs.protocol import Event
 from runs.spans import ToolEvent, pair_tool_events
-from studio.sql import insert_models
+from studio.sql import insert_rows
 
 TOOL_TYPES = ("tool_start", "tool_end", "tool_error")
 
@@ -47,32 +47,33 @@ def spans_apply(
             "(SELECT * FROM unnest(%s::bigint[], %s::text[]))",
             [[pk for pk, _ in touched], [name for _, name in touched]],
         )
-    insert_models(
+    insert_rows(
+        ToolSpan,
         [
-            _span_row(runs_by_pk[run_pk], span)
+            _span_row(project_id, run_pk, span)
             for (run_pk, _), tool_events in sorted(stored.items())
             for span in pair_tool_events(tool_events)
-        ]
+        ],
     )
 
 
-def _span_row(run: Run, span) -> ToolSpan:
-    return ToolSpan(
-        project_id=run.project_id,
-        run=run,
-        span_key=span.span_key,
-        explicit=span.explicit,
-        tool_name=span.tool_name,
-        status=span.status,
-        started_at=span.started_at,
-        ended_at=span.ended_at,
-        input_str=span.input_str or "",
-        output=span.output,
-        error=span.error,
-        start_event_id=span.start_event_id or "",
-        end_event_id=span.end_event_id or "",
-        attributes=span.attributes,
-    )
+def _span_row(project_id: int, run_pk: int, span) -> dict:
+    return {
+        "project_id": project_id,
+        "run_id": run_pk,
+        "span_key": span.span_key,
+        "explicit": span.explicit,
+        "tool_name": span.tool_name,
+        "status": span.status,
+        "started_at": span.started_at,
+        "ended_at": span.ended_at,
+        "input_str": span.input_str or "",
+        "output": span.output,
+        "error": span.error,
+        "start_event_id": span.start_event_id or "",
+        "end_event_id": span.end_event_id or "",
+        "attributes": span.attributes,
+    }
 
 
 def _tool_events(project_id: int, runs: list[Run]) -> list[tuple[int, ToolEvent]]:

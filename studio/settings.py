@@ -125,6 +125,9 @@ CELERY_TIMEZONE = "UTC"
 INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 6000)
 PENDING_BATCH_RETRY_SECONDS = env_int("PENDING_BATCH_RETRY_SECONDS", 60, minimum=5)
 BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 5, minimum=1)
+# Runs are spread over this many shards; batches of different shards are applied in
+# parallel. About the number of worker processes.
+INGEST_SHARDS = env_int("INGEST_SHARDS", 2, minimum=1)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90, minimum=1)
 
 LOGGING = {

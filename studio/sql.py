@@ -1,8 +1,9 @@
 """Small SQL helpers shared by the pipeline's bulk writes."""
 
-import json
+from decimal import Decimal
 from functools import cache
 
+import msgspec
 import psycopg
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
@@ -58,44 +59,78 @@ def update_rows(table: str, columns: dict[str, str], rows: list[tuple]) -> None:
         cursor.execute(
             f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) "
             f"WHERE t.{key} = v.{key}",
-            [[row[i] for row in rows] for i in range(len(names))],
+            [_column(rows, i, kind) for i, kind in enumerate(columns.values())],
         )
 
 
+def _column(rows: list[tuple], i: int, kind: str) -> list:
+    values = [row[i] for row in rows]
+    if kind == "numeric":  # a model's default 0 beside Decimals: one type per array
+        values = [Decimal(v) if isinstance(v, int) else v for v in values]
+    return values
+
+
 def insert_models(objs: list, *, ignore_conflicts: bool = False) -> None:
-    """INSERT model instances in one statement from typed arrays, every concrete column
-    but an automatic primary key; the columns come from the model. Django's bulk_create
-    prepares every value of every row in Python first, which costs more than the insert.
-    No primary keys are set on `objs`: read the rows back when their ids are needed."""
-    if not objs:
-        return
-    model = type(objs[0])
+    """INSERT model instances in one statement: `insert_rows` of their values. No
+    primary keys are set on `objs`: read the rows back when their ids are needed."""
+    if objs:
+        columns = _insert_columns(type(objs[0]))
+        rows = [{attname: getattr(obj, attname) for attname, *_ in columns} for obj in objs]
+        insert_rows(type(objs[0]), rows, ignore_conflicts=ignore_conflicts)
+
+
+def insert_rows(
+    model, rows: list[dict], *, ignore_conflicts: bool = False, returning: str = ""
+) -> list[tuple]:
+    """INSERT rows of `model` in one statement from typed arrays: every concrete column
+    but an automatic primary key, the columns taken from the model. Each row is a dict
+    by attribute name (`run_id` for a foreign key); a column it leaves out gets the
+    field's default. Django's bulk_create prepares every value of every row in Python
+    first, and building model instances to feed it costs more than the insert.
+    `returning` names columns to give back for each row inserted."""
+    if not rows:
+        return []
     columns = _insert_columns(model)
-    arrays: list[list] = [[] for _ in columns]
-    for obj in objs:
-        for values, (attname, _, _, is_json) in zip(arrays, columns, strict=True):
-            value = getattr(obj, attname)
-            if is_json and value is not None:
-                value = json.dumps(value, separators=(",", ":"))
-            values.append(value)
-    names = ", ".join(column for _, column, _, _ in columns)
-    casts = ", ".join(f"%b::{sql_type}[]" for _, _, sql_type, _ in columns)
+    arrays: list[list] = []
+    for attname, _, _, is_json, default in columns:
+        values = [row.get(attname, default) for row in rows]
+        if is_json:
+            values = [None if v is None else _JSON.encode(v).decode() for v in values]
+        arrays.append(values)
+    names = ", ".join(column for _, column, *_ in columns)
+    casts = ", ".join(f"%b::{sql_type}[]" for _, _, sql_type, *_ in columns)
     aliases = ", ".join(f"c{n}" for n in range(len(columns)))
     picks = ", ".join(
-        f"u.c{n}::jsonb" if is_json else f"u.c{n}" for n, (*_, is_json) in enumerate(columns)
+        f"u.c{n}::jsonb" if is_json else f"u.c{n}" for n, (*_, is_json, _) in enumerate(columns)
     )
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    if returning:
+        conflict += f" RETURNING {returning}"
     with bulk_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {model._meta.db_table} ({names}) SELECT {picks} "
             f"FROM unnest({casts}) AS u({aliases}){conflict}",
             arrays,
         )
+        return cursor.fetchall() if returning else []
+
+
+_JSON = msgspec.json.Encoder()
+
+
+def model_defaults(model) -> dict:
+    """Each insertable column's default by attribute name, as a new dict whose list and
+    dict values are new too: the start of a row to fill in and give `insert_rows`."""
+    return {
+        attname: type(default)(default) if isinstance(default, list | dict) else default
+        for attname, _, _, _, default in _insert_columns(model)
+    }
 
 
 @cache
-def _insert_columns(model) -> list[tuple[str, str, str, bool]]:
-    """(attribute, column, SQL type of its array, is JSON) of each column to insert."""
+def _insert_columns(model) -> list[tuple[str, str, str, bool, object]]:
+    """(attribute, column, SQL type of its array, is JSON, default) of each column to
+    insert."""
     columns = []
     for field in model._meta.concrete_fields:
         if field.generated or (field.primary_key and isinstance(field, AutoFieldMixin)):
@@ -104,5 +139,8 @@ def _insert_columns(model) -> list[tuple[str, str, str, bool]]:
             raise TypeError(f"{model.__name__}.{field.name}: arrays are not supported here")
         is_json = isinstance(field, JSONField)
         sql_type = "text" if is_json else field.cast_db_type(connection)
-        columns.append((field.attname, field.column, sql_type, is_json))
+        default = field.get_default()
+        if default is not None and not is_json:
+            default = field.to_python(default)  # 0 as Decimal('0'): one type per array
+        columns.append((field.attname, field.column, sql_type, is_json, default))
     return columns

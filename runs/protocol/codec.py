@@ -21,9 +21,7 @@ class _Agent(msgspec.Struct, omit_defaults=True):
 
 
 class _Stored(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One stored event, fields in protocol v1 order. `data` is read as raw JSON, which
-    the event keeps for its row in the event table; it is written from the dict (the
-    encoder goes by the value, not the annotation)."""
+    """One stored event, fields in protocol v1 order."""
 
     v: int
     event_id: str
@@ -32,12 +30,11 @@ class _Stored(msgspec.Struct, kw_only=True, omit_defaults=True):
     ts: datetime
     type: str
     agent: _Agent | None = None
-    data: msgspec.Raw
+    data: dict
 
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(list[_Stored])
-_decode_data = msgspec.json.Decoder(dict).decode
 
 
 def event_to_dict(event: Event) -> dict:
@@ -71,6 +68,11 @@ def event_from_dict(d: dict) -> Event:
     )
 
 
+def dumps_data(data: dict) -> str:
+    """An event's data as compact JSON."""
+    return _ENCODER.encode(data).decode()
+
+
 def dumps_events(events: list[Event]) -> str:
     """A compact JSON array of the events, for storing a batch."""
     return _ENCODER.encode([_stored(event) for event in events]).decode()
@@ -85,7 +87,7 @@ def _stored(event: Event) -> _Stored:
 
 
 def loads_events(text: str) -> list[Event]:
-    """Events stored by `dumps_events`, each with its data's JSON text kept."""
+    """Events stored by `dumps_events`."""
     return [
         Event(
             s.event_id,
@@ -95,8 +97,7 @@ def loads_events(text: str) -> list[Event]:
             s.seq,
             s.agent.name if s.agent else None,
             s.agent.version if s.agent else None,
-            _decode_data(s.data),
-            bytes(s.data).decode(),
+            s.data,
         )
         for s in _DECODER.decode(text)
     ]

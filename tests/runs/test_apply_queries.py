@@ -40,6 +40,12 @@ def queries_to_apply(project, events: list[dict]) -> int:
     return len(captured.captured_queries)
 
 
+@pytest.fixture(autouse=True)
+def one_shard(settings):
+    """Every run in one batch: what is counted is the queries of one apply."""
+    settings.INGEST_SHARDS = 1
+
+
 @pytest.fixture
 def warm(project):
     """The day's event partition exists: its one-off CREATE is not what is counted."""

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.db import connection
 
-from runs.ingest import batch_apply, batches_sweep
+from runs.ingest import batch_apply, batches_sweep, shard_of
 from runs.models import IngestBatch, Run
 from studio.health import redis_client
 from tests.conftest import ev, wait_for
@@ -64,6 +64,29 @@ def test_two_workers_applying_one_runs_batches_at_once_agree_with_one_worker(
     assert Run.objects.get(project=project).event_count == len(events)
 
 
+def test_a_request_of_many_runs_is_stored_per_shard_and_applied_whole(
+    api, worker, project, other_project, settings
+):
+    from tests.conftest import apply_now
+
+    settings.INGEST_SHARDS = 3
+    events = [e for n in range(12) for e in a_failed_run(f"many{n}")]
+    apply_now(other_project, events)  # the same events applied here, before the worker runs
+    worker(concurrency=2)
+
+    answer = send(api, [*events, {"v": 1, "type": "run_start"}])  # one line rejected
+
+    batches = list(IngestBatch.objects.filter(project=project).order_by("id"))
+    assert len(batches) > 1
+    for batch in batches:  # a run's events are all in one batch
+        run_ids = {e["run_id"] for e in json.loads(batch.payload)}
+        assert len({shard_of(run_id) for run_id in run_ids}) == 1
+    assert [b.rejected_count for b in batches] == [1] + [0] * (len(batches) - 1)
+    assert sum(b.event_count for b in batches) == answer["accepted"] == len(events)
+    wait_for(all_applied)
+    assert snapshot(project) == snapshot(other_project)
+
+
 def _worker_is_applying() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -85,12 +108,13 @@ def test_a_worker_killed_mid_batch_loses_nothing(api, worker, project, settings)
     os.killpg(first.process.pid, signal.SIGKILL)
     first.process.wait()
 
-    batch = IngestBatch.objects.get(project=project)
-    assert batch.status == IngestBatch.Status.PENDING  # the half-done work rolled back
+    # The half-done work rolled back: the batch it was in (one per shard) is pending.
+    pending = IngestBatch.objects.filter(project=project, status=IngestBatch.Status.PENDING)
+    assert pending.exists()
 
     settings.PENDING_BATCH_RETRY_SECONDS = 0
     worker()
-    assert batches_sweep() == 1
+    assert batches_sweep() == pending.count()
     wait_for(all_applied, timeout=60)
     assert Run.objects.filter(project=project).count() == 150
     assert sum(Run.objects.filter(project=project).values_list("event_count", flat=True)) == len(

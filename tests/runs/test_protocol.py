@@ -3,9 +3,9 @@
 import gzip
 import hashlib
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
 from runs.protocol import (
@@ -1212,7 +1212,7 @@ def test_event_to_dict_leaves_out_what_the_event_does_not_have():
 
 def test_event_to_dict_converts_a_non_utc_timestamp():
     parsed = validate_event(event())
-    moved = replace(parsed, ts=parsed.ts.astimezone(timezone(timedelta(hours=-5))))
+    moved = msgspec.structs.replace(parsed, ts=parsed.ts.astimezone(timezone(timedelta(hours=-5))))
     assert event_to_dict(moved)["ts"] == event_to_dict(parsed)["ts"]
 
 
