@@ -8,12 +8,14 @@ whatever the number of runs. Thresholds, by kind:
   the rollup, the current one included), once at least `min_runs` runs finished;
 - new_error_group: none; a group born after the rule fires while seen in the window;
 - stalled: how many running runs with no event for `window_minutes` fire (≥);
-- cost_spike: k; this hour's model cost > k × the median of the same hour 7 days back;
+- cost_spike: k; this hour's model + tool cost > k × the median of the same hour over
+  the 7 days before, per currency;
 - refunds: refunds today above this amount, per currency (or `currency` only);
 - ingest: pending batches older than the window (≥); any failed batch also fires.
 """
 
 import statistics
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,12 +26,15 @@ from django.db.models import Count, Min, Q, Sum
 from django.urls import reverse
 
 from alerts.models import Kind, Rule
-from billing.models import RevenueAgentDaily
+from billing.models import RevenueAgentDaily, ToolUsageHourly
+from billing.prices import tool_prices_load
+from billing.tool_pricing import tool_use_cost
 from runs.models import ErrorGroup, IngestBatch, Run, UsageHourly
 from runs.rollups import hour_of
 
 NEW_GROUPS_SHOWN = 20  # a burst of new groups opens at most this many incidents a pass
 COST_BASELINE_DAYS = 7
+MODEL_COST_CURRENCY = "USD"  # the currency of the shipped model price table
 
 
 @dataclass(frozen=True)
@@ -120,27 +125,49 @@ def stalled(rule: Rule, now: datetime) -> list[Finding]:
 def cost_spike(rule: Rule, now: datetime) -> list[Finding]:
     hour = hour_of(now)
     hours = [hour - timedelta(days=d) for d in range(COST_BASELINE_DAYS + 1)]
-    rows = UsageHourly.objects.filter(project_id=rule.project_id, hour__in=hours)
-    by_hour = dict(_narrowed(rows, rule).values_list("hour").annotate(cost=Sum("cost")))
-    current = by_hour.get(hour, Decimal(0))
-    median = statistics.median(by_hour.get(h, Decimal(0)) for h in hours[1:])
-    # No baseline, no spike: a new project's first costs are not an anomaly.
-    if median <= 0 or current <= rule.threshold * median:
-        return []
-    factor = current / median
-    return [
-        Finding(
-            key="",
-            title=f"Model cost {factor:.1f}× the usual for {hour:%H}:00 {_scope(rule)}",
-            summary=(
-                f"{_money(current)} this hour against a median of {_money(median)} "
-                f"over the same hour of the last {COST_BASELINE_DAYS} days "
-                f"(threshold {_num(rule.threshold)}×)"
-            ),
-            link=runs_list_link(rule, since=hour),
-            context={"cost": str(current), "median": str(median), "factor": f"{factor:.2f}"},
+    costs = hourly_costs(rule, hours)
+    findings = []
+    # Per currency: tool prices may be in another one, and money never mixes.
+    for currency in sorted(costs):
+        by_hour = costs[currency]
+        current = by_hour.get(hour, Decimal(0))
+        median = statistics.median(by_hour.get(h, Decimal(0)) for h in hours[1:])
+        # No baseline, no spike: a new project's first costs are not an anomaly.
+        if median <= 0 or current <= rule.threshold * median:
+            continue
+        factor = current / median
+        findings.append(
+            Finding(
+                key=f"currency:{currency}",
+                title=f"Cost {factor:.1f}× the usual for {hour:%H}:00 UTC {_scope(rule)}",
+                summary=(
+                    f"{_money(current)} {currency} of model and tool cost this hour against "
+                    f"a median of {_money(median)} for the same hour of the last "
+                    f"{COST_BASELINE_DAYS} days (threshold {_num(rule.threshold)}×)"
+                ),
+                link=runs_list_link(rule, since=hour),
+                context={"cost": str(current), "median": str(median), "factor": f"{factor:.2f}"},
+            )
         )
-    ]
+    return findings
+
+
+def hourly_costs(rule: Rule, hours: list[datetime]) -> dict[str, dict[datetime, Decimal]]:
+    """Model cost (UsageHourly, priced in the price table's USD) plus tool cost
+    (ToolUsageHourly at the organization's tool prices) per currency and hour."""
+    costs: dict[str, dict[datetime, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    model_rows = UsageHourly.objects.filter(project_id=rule.project_id, hour__in=hours)
+    for hour, cost in _narrowed(model_rows, rule).values_list("hour").annotate(Sum("cost")):
+        costs[MODEL_COST_CURRENCY][hour] += cost
+    tool_rows = ToolUsageHourly.objects.filter(project_id=rule.project_id, hour__in=hours)
+    tool_rows = _narrowed(tool_rows, rule).values_list("hour", "tool").annotate(Sum("count"))
+    if tool_rows:
+        book = tool_prices_load(rule.project.organization_id)
+        for hour, tool, count in tool_rows:
+            price = book.price_on(tool, hour.astimezone(UTC).date())
+            if price is not None:  # unpriced uses cost nothing known
+                costs[price.currency][hour] += tool_use_cost(int(count), price)
+    return costs
 
 
 def refunds(rule: Rule, now: datetime) -> list[Finding]:

@@ -73,7 +73,7 @@ def rule_condition(rule: Rule) -> str:
         Kind.FAILURE_RATE: f"failed > {t}% of ≥ {rule.min_runs} finished runs, last {w}",
         Kind.NEW_ERROR_GROUP: f"an error group first seen after this rule; open while seen in {w}",
         Kind.STALLED: f"≥ {t} running run(s) with no event for {w}",
-        Kind.COST_SPIKE: f"model cost this hour > {t}× the same hour's 7-day median",
+        Kind.COST_SPIKE: f"model + tool cost this hour > {t}× the same hour's 7-day median",
         Kind.REFUNDS: f"refunds today > {t} {rule.currency or 'in any currency'}",
         Kind.INGEST: f"≥ {t} batch(es) pending over {w}, or any failed batch",
     }[rule.kind]

@@ -1,13 +1,15 @@
 """Each rule kind against real data applied through the pipeline: what fires, what does
 not, and where the notification links."""
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from alerts.evaluation import alerts_evaluate
 from alerts.models import Incident, Rule
+from billing.models import ToolPrice, ToolUsageHourly
 from runs.ingest import batch_store
 from runs.models import ErrorGroup, IngestBatch
 from runs.protocol import validate_event
@@ -100,8 +102,32 @@ def test_cost_this_hour_far_above_the_same_hours_median_fires(project, add_rule)
     alerts_evaluate(now=now)
 
     incident = Incident.objects.get()
+    assert incident.key == "currency:USD"
     assert incident.context["factor"] == "5.00"
-    assert "0.0225" in incident.summary and "0.0045" in incident.summary
+    assert "0.0225 USD" in incident.summary and "0.0045" in incident.summary
+
+
+def test_tool_cost_counts_in_the_spike_at_the_organizations_tool_price(project, add_rule):
+    ToolPrice.objects.create(
+        organization=project.organization, tool="search", unit_price=Decimal("0.01"),
+        currency="USD", effective_from=date(2020, 1, 1),
+    )  # fmt: skip
+    add_rule("cost_spike", threshold="3")
+    now = timezone.now()
+    base = (now - T0).total_seconds()
+    history = [e for d in range(1, 8) for e in _usage_run(f"day{d}", base - d * 86400, 1)]
+    apply_now(project, history)
+    # Today: one call as usual (0.0045), plus 5 searches at 0.01: 0.0545, 12× the median.
+    apply_now(
+        project, [*_usage_run("today", base, 1), ev("tool_usage", "today", at=base + 2,
+                                                       tool="search", count=5)]
+    )  # fmt: skip
+
+    alerts_evaluate(now=now)
+
+    incident = Incident.objects.get()
+    assert incident.context["cost"] == "0.0545000000"
+    assert ToolUsageHourly.objects.get(tool="search").count == 5
 
 
 def _refund(run_id: str, amount: str, currency: str) -> dict:
