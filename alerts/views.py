@@ -31,7 +31,11 @@ def _sees_revenue(request: HttpRequest) -> bool:
 @require_capability("view_alerts")
 def alerts_index(request: HttpRequest) -> HttpResponse:
     project, sees_revenue = request.project, _sees_revenue(request)
-    kinds = [(k, label) for k, label in Kind.choices if sees_revenue or k != Kind.REFUNDS]
+    kinds = [
+        (k, label, services.DEFAULTS[k])
+        for k, label in Kind.choices
+        if sees_revenue or k != Kind.REFUNDS
+    ]
     response = render(
         request,
         "alerts/index.html",
@@ -46,7 +50,6 @@ def alerts_index(request: HttpRequest) -> HttpResponse:
             "channels": selectors.channels_for(project),
             "deliveries": selectors.recent_deliveries(project, sees_revenue=sees_revenue),
             "kinds": kinds,
-            "defaults": services.DEFAULTS,
             "agents": run_agent_names(project=project),
             "environments": ENVIRONMENTS,
             "mute_for": MUTE_FOR,
