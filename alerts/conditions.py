@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Min, Sum
 from django.urls import reverse
 
 from alerts.models import Kind, Rule
@@ -197,10 +197,11 @@ def refunds(rule: Rule, now: datetime) -> list[Finding]:
 def ingest(rule: Rule, now: datetime) -> list[Finding]:
     batches = IngestBatch.objects.filter(project_id=rule.project_id)
     cutoff = now - timedelta(minutes=rule.window_minutes)
-    sums = batches.aggregate(
-        backlog=Count("id", filter=Q(status="pending", received_at__lt=cutoff)),
-        failed=Count("id", filter=Q(status="failed")),
-    )
+    # Two counts, each on its partial index: pending and failed batches are few.
+    sums = {
+        "backlog": batches.filter(status="pending", received_at__lt=cutoff).count(),
+        "failed": batches.filter(status="failed").count(),
+    }
     link = reverse("runs:health")
     findings = []
     if sums["backlog"] and sums["backlog"] >= max(rule.threshold, 1):

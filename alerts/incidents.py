@@ -29,7 +29,7 @@ def incidents_step(*, rule: Rule, findings: list[Finding], now: datetime) -> lis
     The caller holds a lock on the rule (select_for_update), so passes never race."""
     firing = {finding.key: finding for finding in findings}
     open_incidents = {i.key: i for i in rule.incidents.filter(status=Incident.Status.OPEN)}
-    transitions = []
+    transitions, refreshed = [], []
     for key, finding in firing.items():
         incident = open_incidents.get(key)
         if incident is None:
@@ -37,7 +37,9 @@ def incidents_step(*, rule: Rule, findings: list[Finding], now: datetime) -> lis
                 continue
             transitions.append(_open(rule, finding, now))
         else:
-            _refresh(incident, finding, now)
+            refreshed.append(_refresh(incident, finding, now))
+    # One statement for the incidents that stay open, however many a rule has.
+    Incident.objects.bulk_update(refreshed, _REFRESHED_FIELDS)
     for key, incident in open_incidents.items():
         if key not in firing:
             transition = _clear(rule, incident, now)
@@ -68,16 +70,18 @@ def _open(rule: Rule, finding: Finding, now: datetime) -> Transition:
     return Transition(incident, "opened", notify=not muted)
 
 
-def _refresh(incident: Incident, finding: Finding, now: datetime) -> None:
+_REFRESHED_FIELDS = ["title", "summary", "link", "context", "last_firing_at", "clear_since"]
+
+
+def _refresh(incident: Incident, finding: Finding, now: datetime) -> Incident:
+    """The latest numbers on an incident that stays open (saved by the caller)."""
     incident.title = finding.title[:300]
     incident.summary = finding.summary
     incident.link = finding.link
     incident.context = finding.context
     incident.last_firing_at = now
     incident.clear_since = None
-    incident.save(
-        update_fields=["title", "summary", "link", "context", "last_firing_at", "clear_since"]
-    )
+    return incident
 
 
 def _clear(rule: Rule, incident: Incident, now: datetime) -> Transition | None:
