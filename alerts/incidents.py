@@ -5,7 +5,8 @@
 
 An incident notifies when it opens and when it resolves, never while it stays open, so
 a condition that holds for a day sends two messages, not 1,440. A muted rule still
-keeps its incidents (the page shows them) but sends nothing for them.
+keeps its incidents (the page shows them) but sends nothing for them; one still open
+when the mute ends is notified then.
 """
 
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ def incidents_step(*, rule: Rule, findings: list[Finding], now: datetime) -> lis
             transitions.append(_open(rule, finding, now))
         else:
             refreshed.append(_refresh(incident, finding, now))
+            if incident.muted and not rule.is_muted(now):
+                # The mute ended and it still fires: tell now what the mute held back.
+                incident.muted = False
+                transitions.append(Transition(incident, "opened", notify=True))
     # One statement for the incidents that stay open, however many a rule has.
     Incident.objects.bulk_update(refreshed, _REFRESHED_FIELDS)
     for key, incident in open_incidents.items():
@@ -70,7 +75,9 @@ def _open(rule: Rule, finding: Finding, now: datetime) -> Transition:
     return Transition(incident, "opened", notify=not muted)
 
 
-_REFRESHED_FIELDS = ["title", "summary", "link", "context", "last_firing_at", "clear_since"]
+_REFRESHED_FIELDS = [
+    "title", "summary", "link", "context", "last_firing_at", "clear_since", "muted",
+]  # fmt: skip
 
 
 def _refresh(incident: Incident, finding: Finding, now: datetime) -> Incident:

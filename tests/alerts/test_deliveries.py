@@ -1,14 +1,18 @@
 """Delivering notifications: retries with growing waits, a log of status codes, giving up
 after the last attempt, and a real Celery worker sending what a pass queued."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
+from alerts import tasks
 from alerts.deliveries import delivery_send, delivery_test_create
 from alerts.evaluation import alerts_evaluate
 from alerts.models import Delivery
 from alerts.services import channel_get_or_create
 from alerts.tasks import enqueue_deliveries
+from studio.celery import app
 from tests.conftest import wait_for
 from tests.runs.test_views_run_list import make_runs
 
@@ -74,3 +78,36 @@ def test_a_worker_sends_the_webhook_a_pass_queued(
     wait_for(lambda: webhook_receiver.requests, timeout=60)
     assert webhook_receiver.bodies()[0]["event"] == "opened"
     wait_for(lambda: Delivery.objects.filter(status="sent").exists())
+
+
+def test_the_beat_task_evaluates_and_queues_one_send_per_notification(
+    project, add_rule, webhook_receiver, django_capture_on_commit_callbacks, monkeypatch
+):
+    add_rule("failure_rate", threshold="50", min_runs=2, webhooks=[webhook_receiver.url])
+    make_runs(project, *({"run_id": f"f{n}", "status": "failed", "started": 60} for n in range(3)))
+    queued = []
+    monkeypatch.setattr(tasks.send_delivery, "delay", queued.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = tasks.evaluate_alerts()
+
+    assert summary == {"rules": 1, "opened": 1, "resolved": 0}
+    assert queued == list(Delivery.objects.values_list("pk", flat=True))
+    entry = app.conf.beat_schedule["evaluate-alerts"]
+    assert (entry["task"], entry["schedule"]) == (tasks.evaluate_alerts.name, 60.0)
+
+
+def test_the_beat_task_picks_up_a_delivery_whose_message_was_lost(
+    webhook, django_capture_on_commit_callbacks, monkeypatch
+):
+    lost = delivery_test_create(channel=webhook, user_name="olivia")
+    Delivery.objects.filter(pk=lost.pk).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
+    queued = []
+    monkeypatch.setattr(tasks.send_delivery, "delay", queued.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.evaluate_alerts()
+
+    assert queued == [lost.pk]

@@ -135,6 +135,23 @@ def test_a_muted_rule_keeps_its_incident_but_sends_nothing_until_the_mute_ends(
     assert not Delivery.objects.exists()
 
 
+def test_an_incident_still_firing_when_the_mute_ends_is_notified_then(
+    project, add_rule, webhook_receiver
+):
+    rule = add_rule("failure_rate", threshold="50", min_runs=5, webhooks=[webhook_receiver.url])
+    now = timezone.now()
+    rule.muted_until = now + timedelta(minutes=30)
+    rule.save()
+    runs(project, failed=9, succeeded=1)
+    evaluate_and_send(now)
+
+    evaluate_and_send(now + timedelta(minutes=31))
+    evaluate_and_send(now + timedelta(minutes=32))
+
+    assert [b["event"] for b in webhook_receiver.bodies()] == ["opened"]
+    assert Incident.objects.get().muted is False
+
+
 def test_a_disabled_rule_is_not_evaluated(project, add_rule):
     rule = add_rule("failure_rate", threshold="0", min_runs=1)
     rule.enabled = False
