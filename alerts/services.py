@@ -25,8 +25,29 @@ DEFAULTS: dict[str, dict] = {
 
 
 def rule_create(
+    *, project: Project, kind: str, channels: list[Channel] = (), created_by=None, **fields
+) -> Rule:
+    """A new rule; `fields` as `rule_fields` takes them, defaults by kind."""
+    if kind not in Kind.values:
+        raise ValueError(f"kind: use one of {', '.join(Kind.values)}; got {kind!r}")
+    rule = Rule.objects.create(
+        project=project, kind=kind, created_by=created_by, **rule_fields(kind=kind, **fields)
+    )
+    rule.channels.set(channels)
+    return rule
+
+
+def rule_update(*, rule: Rule, channels: list[Channel], **fields) -> Rule:
+    """Change what a rule watches and whom it tells (its kind stays)."""
+    for name, value in rule_fields(kind=rule.kind, **fields).items():
+        setattr(rule, name, value)
+    rule.save()
+    rule.channels.set(channels)
+    return rule
+
+
+def rule_fields(
     *,
-    project: Project,
     kind: str,
     threshold: str | Decimal | None = None,
     window_minutes: int | str | None = None,
@@ -35,11 +56,9 @@ def rule_create(
     agent_name: str = "",
     environment: str = "",
     currency: str = "",
-    channels: list[Channel] = (),
-    created_by=None,
-) -> Rule:
-    if kind not in Kind.values:
-        raise ValueError(f"kind: use one of {', '.join(Kind.values)}; got {kind!r}")
+) -> dict:
+    """A rule's fields checked and with the kind's defaults for what is left out;
+    ValueError names the field that cannot be used."""
     defaults = DEFAULTS[kind]
     environment = environment.strip()
     if environment and environment not in ENVIRONMENTS:
@@ -47,20 +66,15 @@ def rule_create(
     currency = currency.strip().upper()
     if currency and (len(currency) != 3 or not currency.isalpha()):
         raise ValueError("currency: a 3-letter code like USD")
-    rule = Rule.objects.create(
-        project=project,
-        kind=kind,
-        name=(name.strip() or Kind(kind).label)[:200],
-        threshold=_threshold(threshold, defaults["threshold"]),
-        window_minutes=_whole(window_minutes, defaults["window_minutes"], "window", 1, 43200),
-        min_runs=_whole(min_runs, 10, "minimum runs", 0, 10**9),
-        agent_name=agent_name.strip()[:200],
-        environment=environment,
-        currency=currency,
-        created_by=created_by,
-    )
-    rule.channels.set(channels)
-    return rule
+    return {
+        "name": (name.strip() or Kind(kind).label)[:200],
+        "threshold": _threshold(threshold, defaults["threshold"]),
+        "window_minutes": _whole(window_minutes, defaults["window_minutes"], "window", 1, 43200),
+        "min_runs": _whole(min_runs, 10, "minimum runs", 0, 10**9),
+        "agent_name": agent_name.strip()[:200],
+        "environment": environment,
+        "currency": currency,
+    }
 
 
 def channel_get_or_create(*, project: Project, type_: str, target: str) -> tuple[Channel, bool]:

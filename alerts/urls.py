@@ -7,6 +7,7 @@ app_name = "alerts"
 urlpatterns = [
     path("", views.alerts_index, name="index"),
     path("rules/", views.rule_create, name="rule_create"),
+    path("rules/<int:rule_id>/", views.rule_edit, name="rule_edit"),
     path("rules/<int:rule_id>/mute/", views.rule_mute, name="rule_mute"),
     path("rules/<int:rule_id>/unmute/", views.rule_unmute, name="rule_unmute"),
     path("rules/<int:rule_id>/toggle/", views.rule_toggle, name="rule_toggle"),

@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alerts import selectors, services
 from alerts.deliveries import delivery_send, delivery_test_create
@@ -69,28 +70,67 @@ def rule_create(request: HttpRequest) -> HttpResponse:
     if post.get("kind") == Kind.REFUNDS and not _sees_revenue(request):
         messages.error(request, "Refunds rules need access to revenue (owner or finance).")
         return redirect("alerts:index")
-    channels = Channel.objects.filter(
-        project=request.project, pk__in=_ids(post.getlist("channels"))
-    )
     try:
         rule = services.rule_create(
             project=request.project,
             kind=post.get("kind", ""),
-            name=post.get("name", ""),
-            threshold=post.get("threshold"),
-            window_minutes=post.get("window_minutes"),
-            min_runs=post.get("min_runs"),
-            agent_name=post.get("agent", ""),
-            environment=post.get("environment", ""),
-            currency=post.get("currency", ""),
-            channels=list(channels),
+            channels=_channels(request),
             created_by=request.user,
+            **_rule_form(post),
         )
     except ValueError as error:
         messages.error(request, _sentence(error))
     else:
         messages.success(request, f"Rule {rule.name} is on; it is checked every minute.")
     return redirect("alerts:index")
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability("manage_alerts")
+def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
+    rule = _rule(request, rule_id)
+    if request.method == "POST":
+        try:
+            muted_until = _parse_time(request.POST.get("muted_until", ""))
+            with transaction.atomic():
+                services.rule_update(
+                    rule=rule, channels=_channels(request), **_rule_form(request.POST)
+                )
+                services.rule_mute(rule=rule, until=muted_until)
+        except ValueError as error:
+            messages.error(request, _sentence(error))
+            return redirect("alerts:rule_edit", rule_id=rule.pk)
+        messages.success(request, f"Rule {rule.name} was saved.")
+        return redirect("alerts:index")
+    return render(
+        request,
+        "alerts/rule_edit.html",
+        {
+            "rule": rule,
+            "condition": selectors.rule_condition(rule),
+            "channels": selectors.channels_for(request.project),
+            "chosen": set(rule.channels.values_list("pk", flat=True)),
+            "agents": sorted({*run_agent_names(project=request.project), rule.agent_name} - {""}),
+            "environments": ENVIRONMENTS,
+        },
+    )
+
+
+def _rule_form(post) -> dict:
+    return {
+        "name": post.get("name", ""),
+        "threshold": post.get("threshold"),
+        "window_minutes": post.get("window_minutes"),
+        "min_runs": post.get("min_runs"),
+        "agent_name": post.get("agent", ""),
+        "environment": post.get("environment", ""),
+        "currency": post.get("currency", ""),
+    }
+
+
+def _channels(request: HttpRequest) -> list[Channel]:
+    ids = _ids(request.POST.getlist("channels"))
+    return list(Channel.objects.filter(project=request.project, pk__in=ids))
 
 
 @require_POST
@@ -201,9 +241,24 @@ def _rule(request: HttpRequest, rule_id: int) -> Rule:
 def _mute_until(post) -> datetime | None:
     if post.get("for") in MUTE_FOR:
         return timezone.now() + timedelta(hours=MUTE_FOR[post["for"]])
-    parsed = parse_datetime((post.get("until") or "").strip())
-    if parsed is None:
+    try:
+        return _parse_time(post.get("until") or "")
+    except ValueError:
         return None
+
+
+def _parse_time(value: str) -> datetime | None:
+    """A time from a form (datetime-local gives no zone: UTC, as the page shows);
+    empty means none. ValueError when it is not a time."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError(f"muted until: {value[:40]!r} is not a time")
     return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
 
 

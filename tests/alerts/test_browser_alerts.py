@@ -71,6 +71,12 @@ def test_an_owner_sets_up_a_webhook_rule_and_follows_its_incident_to_the_runs(
     shoot(page, "with-incident-dark.png")
     page.emulate_media(color_scheme="light")
 
+    page.locator("tr[data-rule]").get_by_role("link", name="Edit").click()
+    page.fill("#rule-threshold", "75")
+    shoot(page, "rule-edit.png")
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.locator("tr[data-rule]")).to_contain_text("failed > 75%")
+
     incident.get_by_role("link", name="Open →").click()
     expect(page).to_have_url(re.compile(r"/runs/\?status=failed&since="))
     expect(page.locator("#runs-results tr[data-row]")).to_have_count(8)

@@ -147,3 +147,42 @@ def test_send_test_to_a_failing_webhook_says_why(owner_client, project, webhook_
 
     assert "failed: HTTP 502" in response.content.decode()
     assert Delivery.objects.get().status == "failed"
+
+
+def test_an_owner_edits_a_rules_threshold_filters_channels_and_mute_end(owner_client, project):
+    email, _ = channel_get_or_create(project=project, type_="email", target="a@example.com")
+    rule = rule_create(project=project, kind="failure_rate", name="Failing", channels=[email])
+    page = owner_client.get(f"/alerts/rules/{rule.pk}/").content.decode()
+    assert 'value="Failing"' in page and "checked" in page
+
+    owner_client.post(
+        f"/alerts/rules/{rule.pk}/",
+        {"name": "Failing in cloud", "threshold": "35", "window_minutes": "120",
+         "min_runs": "3", "environment": "cloud", "muted_until": "2099-01-02T03:04"},
+    )  # fmt: skip
+
+    rule.refresh_from_db()
+    assert (rule.name, rule.threshold, rule.window_minutes, rule.min_runs) == (
+        "Failing in cloud", 35, 120, 3,
+    )  # fmt: skip
+    assert rule.environment == "cloud" and not rule.channels.exists()
+    assert rule.muted_until.isoformat() == "2099-01-02T03:04:00+00:00"
+
+
+def test_a_bad_edit_changes_nothing(owner_client, project):
+    rule = rule_create(project=project, kind="stalled", name="Hung", threshold="2")
+
+    response = owner_client.post(
+        f"/alerts/rules/{rule.pk}/", {"name": "Renamed", "threshold": "-1"}, follow=True
+    )
+
+    rule.refresh_from_db()
+    assert (rule.name, rule.threshold) == ("Hung", 2)
+    assert "Threshold: a number from 0 up." in response.content.decode()
+
+
+def test_the_edit_page_is_for_editors_only(as_role, project):
+    rule = rule_create(project=project, kind="stalled")
+
+    assert as_role("support").get(f"/alerts/rules/{rule.pk}/").status_code == 403
+    assert as_role("developer").get(f"/alerts/rules/{rule.pk}/").status_code == 200
