@@ -14,12 +14,12 @@ from runs.ingest import batch_store
 from runs.models import ErrorGroup, IngestBatch
 from runs.protocol import validate_event
 from tests.conftest import T0, apply_now, ev
-from tests.runs.test_views_run_list import ago, run_events
+from tests.runs.test_views_run_list import ago, run_events, shown_run_ids
 
 BOOM = {"type": "KeyError", "message": "'customer_id'"}
 
 
-def test_a_new_error_group_fires_once_and_links_to_its_group(project, add_rule):
+def test_a_new_error_group_fires_once_and_links_to_its_group(project, add_rule, owner_client):
     rule = add_rule("new_error_group", window_minutes=60)
     # An error known before the rule existed, seen again now: not new.
     apply_now(project, run_events("old_1", status="failed", started=7200))
@@ -36,6 +36,7 @@ def test_a_new_error_group_fires_once_and_links_to_its_group(project, add_rule):
     (incident,) = Incident.objects.all()
     assert incident.link == f"/errors/{group.pk}/"
     assert incident.title.startswith("New error: KeyError")
+    assert "customer_id" in owner_client.get(incident.link).content.decode()
 
 
 def test_a_resolved_new_error_group_does_not_open_again_when_it_recurs(project, add_rule, settings):
@@ -65,7 +66,7 @@ def test_a_run_with_no_event_for_longer_than_the_window_fires_and_links_to_it(pr
     assert incident.link == "/runs/hung/"
 
 
-def test_several_stalled_runs_link_to_the_filtered_runs_list(project, add_rule):
+def test_several_stalled_runs_link_to_the_filtered_runs_list(project, add_rule, owner_client):
     add_rule("stalled", threshold="2", window_minutes=15, environment="local")
     apply_now(project, run_events("h1", status="running", started=1800, environment="local"))
     apply_now(project, run_events("h2", status="running", started=1900, environment="local"))
@@ -76,6 +77,7 @@ def test_several_stalled_runs_link_to_the_filtered_runs_list(project, add_rule):
     incident = Incident.objects.get()
     assert incident.context["count"] == 2
     assert incident.link.startswith("/runs/?environment=local&status=running&until=")
+    assert shown_run_ids(owner_client.get(incident.link)) == ["h1", "h2"]
 
 
 def _usage_run(run_id: str, at: float, calls: int) -> list[dict]:
@@ -134,7 +136,7 @@ def _refund(run_id: str, amount: str, currency: str) -> dict:
     return ev("revenue", run_id, at=ago(60), kind="refund", amount=amount, currency=currency)
 
 
-def test_refunds_above_the_day_threshold_fire_per_currency(project, add_rule):
+def test_refunds_above_the_day_threshold_fire_per_currency(project, add_rule, owner_client):
     add_rule("refunds", threshold="100")
     apply_now(
         project,
@@ -153,6 +155,7 @@ def test_refunds_above_the_day_threshold_fire_per_currency(project, add_rule):
     assert incident.title.startswith("Refunds today 110.00 USD")
     today = timezone.now().date().isoformat()
     assert incident.link == f"/revenue/?from={today}&to={today}&currency=USD&kind=refund"
+    assert owner_client.get(incident.link).status_code == 200
 
 
 def _batch(project) -> IngestBatch:
