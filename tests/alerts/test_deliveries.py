@@ -1,7 +1,9 @@
 """Delivering notifications: retries with growing waits, a log of status codes, giving up
 after the last attempt, and a real Celery worker sending what a pass queued."""
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -111,3 +113,19 @@ def test_the_beat_task_picks_up_a_delivery_whose_message_was_lost(
         tasks.evaluate_alerts()
 
     assert queued == [lost.pk]
+
+
+def test_the_signature_check_in_the_docs_accepts_a_real_delivery_and_nothing_else(
+    webhook, webhook_receiver
+):
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    namespace: dict = {}
+    exec(re.search(r"```python\n(.*?)```", docs, re.S).group(1), namespace)  # noqa: S102
+    verify = namespace["verify"]
+    delivery_send(delivery_test_create(channel=webhook, user_name="olivia").pk)
+    (request,) = webhook_receiver.requests
+    header = request["headers"]["X-Charm-Signature"]
+
+    assert verify(webhook.secret, header, request["body"])
+    assert not verify(webhook.secret, header, request["body"] + b" ")
+    assert not verify("another-secret", header, request["body"])
