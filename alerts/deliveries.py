@@ -7,16 +7,19 @@ message Redis lost, as the ingest sweeper does for batches.
 """
 
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from alerts import channels
-from alerts.models import Channel, Delivery, Incident, Rule
+from alerts.models import Channel, Delivery, Incident, Kind, Rule
 
 BACKOFF_SECONDS = (10, 30, 120, 600, 1800)  # after the 1st, 2nd, … failed attempt
 LOST_AFTER = timedelta(minutes=2)  # due this long with no attempt: its message was lost
+DIGEST_SHOWN = 5  # incident titles named in a digest message
 
 
 def backoff(attempts: int) -> int:
@@ -33,6 +36,33 @@ def deliveries_for(*, rule: Rule, incident: Incident, event: str, now: datetime)
         summary=incident.summary,
         link=incident.link,
     )
+    return _queue(rule, incident, event, payload, now)
+
+
+def digest_for(*, rule: Rule, incidents: list[Incident], event: str, now: datetime) -> list[int]:
+    """One message for many incidents of a rule that changed in the same pass (a burst
+    of new error groups), instead of one each; filed under the first incident."""
+    shown = [incident.title for incident in incidents[:DIGEST_SHOWN]]
+    more = len(incidents) - len(shown)
+    payload = channels.message_payload(
+        event=event,
+        project=rule.project.name,
+        rule=rule.name,
+        title=f"{len(incidents)} incidents {event}: {rule.name}",
+        summary="; ".join(shown) + (f"; and {more} more" if more else ""),
+        link=_digest_link(rule),
+    )
+    return _queue(rule, incidents[0], event, payload, now)
+
+
+def _digest_link(rule: Rule) -> str:
+    if rule.kind == Kind.NEW_ERROR_GROUP:
+        query = f"?{urlencode({'agent': rule.agent_name})}" if rule.agent_name else ""
+        return f"{reverse('runs:errors')}{query}"
+    return reverse("alerts:index")
+
+
+def _queue(rule: Rule, incident: Incident, event: str, payload: dict, now: datetime) -> list[int]:
     rows = [
         Delivery(
             project_id=rule.project_id,

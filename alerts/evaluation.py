@@ -2,6 +2,7 @@
 deliveries of what changed queued. Run every minute by beat and by `evaluatealerts`."""
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -9,11 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.conditions import evaluate_rule
-from alerts.deliveries import deliveries_for
-from alerts.incidents import incidents_step
+from alerts.deliveries import deliveries_for, digest_for
+from alerts.incidents import Transition, incidents_step
 from alerts.models import Rule
 
 logger = logging.getLogger(__name__)
+DIGEST_AFTER = 3
 
 
 @dataclass
@@ -55,14 +57,27 @@ def _evaluate_one(rule_id: int, now: datetime, result: PassResult) -> None:
         if rule is None:
             return
         findings = evaluate_rule(rule, now)
-        for transition in incidents_step(rule=rule, findings=findings, now=now):
-            if transition.event == "opened":
-                result.opened += 1
-            else:
-                result.resolved += 1
-            if transition.notify:
-                result.delivery_ids += deliveries_for(
-                    rule=rule, incident=transition.incident, event=transition.event, now=now
-                )
+        transitions = incidents_step(rule=rule, findings=findings, now=now)
+        result.opened += sum(t.event == "opened" for t in transitions)
+        result.resolved += sum(t.event == "resolved" for t in transitions)
+        result.delivery_ids += _notify(rule, transitions, now)
         Rule.objects.filter(pk=rule.pk).update(last_evaluated_at=now)
         result.rules += 1
+
+
+def _notify(rule: Rule, transitions: list[Transition], now: datetime) -> list[int]:
+    """Queue a message per incident that opened or resolved, or, when a rule changed
+    more than DIGEST_AFTER incidents the same way in one pass, one message for them all:
+    a burst of 50 new error groups is one email, not 50."""
+    by_event: dict[str, list] = defaultdict(list)
+    for transition in transitions:
+        if transition.notify:
+            by_event[transition.event].append(transition.incident)
+    ids = []
+    for event, incidents in by_event.items():
+        if len(incidents) > DIGEST_AFTER:
+            ids += digest_for(rule=rule, incidents=incidents, event=event, now=now)
+            continue
+        for incident in incidents:
+            ids += deliveries_for(rule=rule, incident=incident, event=event, now=now)
+    return ids

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from alerts.deliveries import deliveries_send_now
 from alerts.evaluation import alerts_evaluate
 from alerts.models import Incident, Rule
 from billing.models import ToolPrice, ToolUsageHourly
@@ -187,3 +188,28 @@ def test_one_projects_data_never_fires_another_projects_rule(project, other_proj
     alerts_evaluate()
 
     assert not Incident.objects.exists()
+
+
+def test_a_burst_of_new_error_groups_is_one_message_naming_them(
+    project, add_rule, webhook_receiver
+):
+    add_rule("new_error_group", webhooks=[webhook_receiver.url])
+    apply_now(
+        project,
+        [
+            e
+            for n in range(6)
+            for e in run_events(
+                f"burst_{n}", status="failed", started=30,
+                error={"type": f"Error{chr(65 + n)}", "message": "broke"},
+            )
+        ],
+    )  # fmt: skip
+
+    deliveries_send_now(alerts_evaluate().delivery_ids)
+
+    assert Incident.objects.count() == 6
+    (body,) = webhook_receiver.bodies()
+    assert body["title"] == "6 incidents opened: New error group"
+    assert body["summary"].endswith("; and 1 more")
+    assert body["link"] == "http://localhost:8000/errors/"
