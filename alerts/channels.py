@@ -63,9 +63,20 @@ def email_send(address: str, payload: dict) -> SendResult:
     subject = payload["text"].split("\n", 1)[0][:200]
     try:
         send_mail(subject, payload["text"], None, [address], fail_silently=False)
-    except (OSError, Exception) as error:  # SMTP errors are many; all mean "try again"
+    except Exception as error:  # smtplib's errors are many; each means "try again later"
         return SendResult(ok=False, error=f"{type(error).__name__}: {error}"[:1000])
     return SendResult(ok=True)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a new address: urllib would re-send a POST as a bare
+    GET elsewhere and call that delivered."""
+
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
 
 
 def webhook_send(url: str, secret: str, payload: dict) -> SendResult:
@@ -81,9 +92,7 @@ def webhook_send(url: str, secret: str, payload: dict) -> SendResult:
         },
     )
     try:
-        with urllib.request.urlopen(  # noqa: S310
-            request, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
-        ) as response:
+        with _opener.open(request, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS) as response:
             return SendResult(ok=True, status_code=response.status)
     except urllib.error.HTTPError as error:
         return SendResult(ok=False, status_code=error.code, error=f"HTTP {error.code}")

@@ -1,5 +1,7 @@
 """Alerts: rules per project, the incidents they open, channels and their deliveries."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
@@ -73,7 +75,7 @@ class Rule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def is_muted(self, now) -> bool:
+    def is_muted(self, now: datetime) -> bool:
         return self.muted_until is not None and self.muted_until > now
 
 

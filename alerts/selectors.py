@@ -4,7 +4,7 @@ another project's rules, incidents or deliveries."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from alerts.models import Channel, Delivery, Incident, Kind, Rule
 from studio.models import Project
@@ -54,7 +54,8 @@ def incidents_for(
 
 
 def channels_for(project: Project) -> list[Channel]:
-    return list(Channel.objects.filter(project=project))
+    """The project's channels, each with `rule_count`: how many rules notify it."""
+    return list(Channel.objects.filter(project=project).annotate(rule_count=Count("rules")))
 
 
 def recent_deliveries(project: Project, *, sees_revenue: bool) -> list[Delivery]:

@@ -73,6 +73,7 @@ def webhook_receiver():
             answers = receiver.answers
             code = answers[min(len(receiver.requests), len(answers)) - 1]
             self.send_response(code)
+            self.send_header("Location", "/elsewhere")  # read only on a 3xx answer
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")

@@ -129,3 +129,12 @@ def test_the_signature_check_in_the_docs_accepts_a_real_delivery_and_nothing_els
     assert verify(webhook.secret, header, request["body"])
     assert not verify(webhook.secret, header, request["body"] + b" ")
     assert not verify("another-secret", header, request["body"])
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failed_attempt(webhook, webhook_receiver):
+    webhook_receiver.answers = [302]
+
+    delivery = delivery_send(delivery_test_create(channel=webhook, user_name="olivia").pk)
+
+    assert (delivery.status, delivery.status_code) == ("pending", 302)
+    assert len(webhook_receiver.requests) == 1  # no second request to /elsewhere

@@ -4,10 +4,12 @@ data only, the secret shown once, and the "Send test" button."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from alerts.models import Channel, Delivery, Rule
+from alerts.models import Channel, Delivery, Incident, Rule
 from alerts.services import channel_get_or_create, rule_create
 from tests.conftest import login
 
@@ -186,3 +188,31 @@ def test_the_edit_page_is_for_editors_only(as_role, project):
 
     assert as_role("support").get(f"/alerts/rules/{rule.pk}/").status_code == 403
     assert as_role("developer").get(f"/alerts/rules/{rule.pk}/").status_code == 200
+
+
+def test_the_page_reads_the_same_number_of_queries_for_many_rules(
+    owner_client, project, django_assert_max_num_queries
+):
+    def add(n: int) -> None:
+        for i in range(n):
+            channel, _ = channel_get_or_create(
+                project=project, type_="email", target=f"o{i}-{Rule.objects.count()}@example.com"
+            )
+            rule = rule_create(project=project, kind="stalled", channels=[channel])
+            incident = Incident.objects.create(
+                project=project, rule=rule, title="t", summary="s", link="/runs/",
+                opened_at=timezone.now(), last_firing_at=timezone.now(),
+            )  # fmt: skip
+            Delivery.objects.create(
+                project=project, channel=channel, incident=incident, event="opened",
+                payload={"title": "t"}, next_attempt_at=timezone.now(),
+            )  # fmt: skip
+
+    add(2)
+    with CaptureQueriesContext(connection) as few:
+        owner_client.get("/alerts/")
+    add(20)
+
+    with django_assert_max_num_queries(len(few)):
+        html = owner_client.get("/alerts/").content.decode()
+    assert html.count("<tr data-rule=") == 22
