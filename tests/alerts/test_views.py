@@ -216,3 +216,13 @@ def test_the_page_reads_the_same_number_of_queries_for_many_rules(
     with django_assert_max_num_queries(len(few)):
         html = owner_client.get("/alerts/").content.decode()
     assert html.count("<tr data-rule=") == 22
+
+
+def test_the_admin_lists_alerts_without_showing_webhook_secrets(admin_client, project):
+    channel, _ = channel_get_or_create(project=project, type_="webhook", target="https://x.test/h")
+    rule_create(project=project, kind="stalled", channels=[channel])
+
+    for model in ("rule", "channel", "incident", "delivery"):
+        assert admin_client.get(f"/admin/alerts/{model}/").status_code == 200
+    page = admin_client.get(f"/admin/alerts/channel/{channel.pk}/change/").content.decode()
+    assert channel.secret not in page
