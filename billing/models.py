@@ -207,3 +207,24 @@ class ToolUsageDaily(models.Model):
                 fields=["project_id", "day", "agent_name", "tool"], name="tool_usage_daily_key"
             )
         ]
+
+
+class ToolUsageHourly(models.Model):
+    """Billable tool uses per hour (of the run's start) × agent × environment × tool,
+    written with `ToolUsageDaily` from the same runs: what the cost-spike alert reads,
+    as model cost comes from `UsageHourly`."""
+
+    project_id = models.IntegerField()
+    hour = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    environment = models.CharField(max_length=10)
+    tool = models.CharField(max_length=200)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project_id", "hour", "agent_name", "environment", "tool"],
+                name="tool_usage_hourly_key",
+            )
+        ]

@@ -26,6 +26,7 @@ from runs.rollups import (
     add_into,
     daily_key,
     day_of,
+    hour_of,
     nonzero,
     regroup,
     run_contribution,
@@ -81,6 +82,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     duration_delta: Contribution = {}
     revenue_delta: RevenueRollup = {}
     tool_delta: dict[tuple, int] = defaultdict(int)
+    tool_hourly: dict[tuple, int] = defaultdict(int)
     for run_id, run in runs.items():
         run_events, run_tokens = by_run.get(run_id, []), tokens_by_run.get(run_id, [])
         before = None if run_id in created else _state_of(run)
@@ -93,7 +95,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
             new_tokens=call_changes[run_id].new_tokens,
         )
         _move_run_rollups(before, after, usage_delta, duration_delta)
-        _move_tool_usage(before, after, tool_delta)
+        _move_tool_usage(before, after, tool_delta, tool_hourly)
         calls.move_call_rollups(run, before, after, call_changes[run_id], usage_delta)
         _write_state(run, after)
         run.stalled = False
@@ -116,7 +118,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     _upsert_usage(project_id, nonzero(usage_delta))
     _upsert_durations(project_id, nonzero(duration_delta))
     revenue_rollups_write(project_id=project_id, daily=revenue_delta)
-    tool_usage_rollup_write(project_id=project_id, delta=tool_delta)
+    tool_usage_rollup_write(project_id=project_id, delta=tool_delta, hourly=tool_hourly)
     return result
 
 
@@ -341,15 +343,18 @@ def _move_run_rollups(
     add_into(durations, new_durations)
 
 
-def _move_tool_usage(before: RunState | None, after: RunState, delta: dict[tuple, int]) -> None:
-    """Billable tool uses count on the day the run started, under its agent: a run that
-    moved (a late start named it) takes its earlier uses along."""
+def _move_tool_usage(
+    before: RunState | None, after: RunState, delta: dict[tuple, int], hourly: dict[tuple, int]
+) -> None:
+    """Billable tool uses count on the day (and hour) the run started, under its agent:
+    a run that moved (a late start named it) takes its earlier uses along."""
     for state, sign in ((before, -1), (after, 1)):
         if state is None:
             continue
-        day = day_of(state.started_at)
+        day, hour = day_of(state.started_at), hour_of(state.started_at)
         for tool, count in state.tool_usage.items():
             delta[(day, state.agent_name, tool)] += sign * count
+            hourly[(hour, state.agent_name, state.environment, tool)] += sign * count
 
 
 _USAGE_FIELDS = (

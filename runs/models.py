@@ -51,6 +51,11 @@ class IngestBatch(models.Model):
                 condition=models.Q(status="pending"),
             ),
             models.Index(fields=["project", "-received_at"], name="batch_project_idx"),
+            # Failed batches are few and wait for a retry: the ingest alert counts them
+            # every minute without reading the project's applied ones.
+            models.Index(
+                fields=["project"], name="batch_failed_idx", condition=models.Q(status="failed")
+            ),
         ]
 
 

@@ -22,6 +22,11 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "evaluate-alerts": {
+        "task": "alerts.tasks.evaluate_alerts",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "maintain-partitions": {
         "task": "runs.tasks.maintain_partitions",
         "schedule": 3600.0,

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "studio",
     "runs",
     "billing",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -129,6 +130,21 @@ BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 5, minimum=1)
 # parallel. About the number of worker processes.
 INGEST_SHARDS = env_int("INGEST_SHARDS", 2, minimum=1)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90, minimum=1)
+
+# Alerts: the links in notifications are absolute, so Studio must know its address.
+STUDIO_BASE_URL = env_str("STUDIO_BASE_URL", "http://localhost:8000").rstrip("/")
+ALERT_RESOLVE_AFTER_SECONDS = env_int("ALERT_RESOLVE_AFTER_SECONDS", 300)
+ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+
+# Outgoing mail (alert emails) through Django's SMTP backend.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Charm Studio <alerts@localhost>")
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "view_revenue": frozenset({Role.OWNER, Role.FINANCE}),
     "manage_keys": frozenset({Role.OWNER, Role.DEVELOPER}),
     "retry_batches": frozenset({Role.OWNER, Role.DEVELOPER}),
+    "view_alerts": frozenset({Role.OWNER, Role.DEVELOPER, Role.SUPPORT, Role.FINANCE}),
+    "manage_alerts": frozenset({Role.OWNER, Role.DEVELOPER}),
     "manage_members": frozenset({Role.OWNER}),
     "manage_projects": frozenset({Role.OWNER}),
     "edit_prices": frozenset({Role.OWNER}),

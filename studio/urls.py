@@ -23,6 +23,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("switch/", views.switch, name="switch"),
     path("settings/", include(settings_patterns)),
+    path("alerts/", include("alerts.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("runs.urls")),

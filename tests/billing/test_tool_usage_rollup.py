@@ -1,15 +1,15 @@
 """The tool usage rollup: `tool_usage_rollup_write` adds deltas into ToolUsageDaily,
 and the pipeline keeps it equal to the runs' own counts."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from billing import tool_usage
-from billing.models import ToolUsageDaily
+from billing.models import ToolUsageDaily, ToolUsageHourly
 from billing.tool_usage import tool_usage_rollup_write
 from studio.sql import upsert_add
-from tests.conftest import apply_now, ev
+from tests.conftest import T0, apply_now, ev
 
 NOV_20, NOV_21 = date(2026, 11, 20), date(2026, 11, 21)
 
@@ -130,3 +130,19 @@ def test_a_late_run_start_moves_the_runs_uses_to_its_agent_and_day(project):
     apply_now(project, [ev("run_start", "r1", at=0, seq=0, agent="invoice-bot")])
 
     assert rollup(project) == {(NOV_21, "", "search"): 0, (NOV_20, "invoice-bot", "search"): 2}
+
+
+def hourly(project) -> dict[tuple, int]:
+    rows = ToolUsageHourly.objects.filter(project_id=project.id).exclude(count=0)
+    return {(r.hour, r.agent_name, r.environment, r.tool): r.count for r in rows}
+
+
+def test_the_hourly_rollup_counts_on_the_runs_start_hour_and_moves_with_a_late_start(project):
+    apply_now(project, [ev("tool_usage", "r1", at=7200, seq=1, agent=None, tool="search",
+                           count=2)])  # fmt: skip
+    assert hourly(project) == {(T0 + timedelta(hours=2), "", "cloud", "search"): 2}
+
+    apply_now(project, [ev("run_start", "r1", at=0, seq=0, environment="local")])
+
+    assert hourly(project) == {(T0, "invoice-bot", "local", "search"): 2}
+    assert sum(hourly(project).values()) == sum(rollup(project).values())

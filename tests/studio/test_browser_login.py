@@ -19,7 +19,7 @@ def test_an_owner_logs_in_sees_nav_and_switcher_and_logs_out(live_server, page, 
 
     nav = page.get_by_role("navigation", name="Main")
     links = nav.get_by_role("link").all_inner_texts()
-    assert links == ["Runs", "Errors", "Usage", "Revenue", "Settings"]
+    assert links == ["Runs", "Errors", "Usage", "Revenue", "Alerts", "Settings"]
     assert nav.get_by_role("link", name="Runs").get_attribute("aria-current") == "page"
     switcher = page.get_by_role("form", name="Organization and project")
     assert "Acme" in switcher.inner_text()

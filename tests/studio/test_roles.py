@@ -10,10 +10,10 @@ ROLES = ["owner", "developer", "support", "finance", "viewer"]
 
 # Which pages each role opens (200); every other page gives 403.
 OPENS = {
-    "owner": {"/runs/", "/errors/", "/usage/", "/revenue/", "/settings/"},
-    "developer": {"/runs/", "/errors/", "/usage/", "/settings/"},
-    "support": {"/runs/", "/errors/", "/usage/", "/settings/"},
-    "finance": {"/runs/", "/errors/", "/usage/", "/revenue/", "/settings/"},
+    "owner": {"/runs/", "/errors/", "/usage/", "/revenue/", "/alerts/", "/settings/"},
+    "developer": {"/runs/", "/errors/", "/usage/", "/alerts/", "/settings/"},
+    "support": {"/runs/", "/errors/", "/usage/", "/alerts/", "/settings/"},
+    "finance": {"/runs/", "/errors/", "/usage/", "/revenue/", "/alerts/", "/settings/"},
     "viewer": {"/runs/", "/errors/", "/settings/"},
 }
 PAGES = sorted(OPENS["owner"])
