@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0008_otlp'),
+        ('runs', '0009_batch_failed_index'),
     ]
 
     operations = [
