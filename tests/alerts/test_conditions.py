@@ -161,9 +161,10 @@ def test_refunds_above_the_day_threshold_fire_per_currency(project, add_rule, ow
 
 def _batch(project) -> IngestBatch:
     with transaction.atomic():
-        return batch_store(
+        (batch,) = batch_store(  # one run: one shard, one batch
             project=project, events=[validate_event(e) for e in run_events("b1")], rejected=[]
         )
+    return batch
 
 
 def test_a_failed_batch_and_a_waiting_backlog_fire_and_link_to_ingest_health(project, add_rule):
