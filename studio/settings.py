@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "studio",
     "runs",
     "billing",
+    "shares",
 ]
 
 MIDDLEWARE = [
@@ -126,6 +127,9 @@ INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 6000)
 PENDING_BATCH_RETRY_SECONDS = env_int("PENDING_BATCH_RETRY_SECONDS", 60, minimum=5)
 BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 5, minimum=1)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90, minimum=1)
+
+# Where Studio is reached from outside: the links `manage.py sharelink` prints.
+PUBLIC_URL = env_str("PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,
