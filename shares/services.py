@@ -61,7 +61,7 @@ def sharelink_create(*, run: Run, created_by, hours: int = DEFAULT_HOURS) -> tup
                 "link": link.prefix,
                 "project": run.project.slug,
                 "hours": hours,
-                "expires_at": link.expires_at.isoformat(),
+                "expires": f"{link.expires_at:%Y-%m-%d %H:%M} UTC",
             },
         )
     return link, _SIGNER.sign(raw)
