@@ -145,6 +145,9 @@ def page_context(run: Run, state: DetailState, show: Presentation = MEMBER) -> d
         "state_block": pretty_json(run.state["value"]) if run.state else None,
         "artifacts": [_artifact(a, show) for a in run.artifacts],
         "thread_runs": [] if show.shared else _thread_runs(run),
+        "share_create_url": None
+        if show.shared
+        else _reverse_or_none("shares:create", args=[run.run_id]),
         "checklist_url": _reverse_or_none("runs:checklist", args=[run.run_id])
         if run.status in FAILED_STATUSES and not show.shared
         else None,
@@ -192,9 +195,6 @@ def header_context(run: Run, show: Presentation = MEMBER) -> dict:
             if runtime.get(name)
         ],
         "compare_url": None if show.shared else _compare_url(run),
-        "share_create_url": None
-        if show.shared
-        else _reverse_or_none("shares:create", args=[run.run_id]),
         "exit": _exit(run.exit_code),
         "tool_uses": sorted(run.tool_usage.items()) if isinstance(run.tool_usage, dict) else [],
         # A shared page is a still picture: the live tail is for members.
