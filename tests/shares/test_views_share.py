@@ -253,3 +253,42 @@ def test_a_projects_pattern_applies_to_its_shared_pages(project, owner):
     client = Client()
     shown = client.get(path, {"tab": "logs"}).content.decode() + client.get(path).content.decode()
     assert "ticket-99812" not in shown and "[redacted]" in shown
+
+
+def queries_for(path: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert Client().get(path).status_code == 200
+    return len(captured)
+
+
+def test_the_shared_page_reads_as_many_queries_for_a_long_run_as_for_a_short_one(project, owner):
+    def a_run(run_id: str, steps: int) -> list[dict]:
+        events = [ev("run_start", run_id, at=0, config={"required_env": ["OPENAI_API_KEY"]})]
+        for n in range(steps):
+            events += [
+                ev("tool_start", run_id, at=n + 0.1, tool_name="fetch", span_id=f"s{n}",
+                   input_str=f"OPENAI_API_KEY=sk-proj-{n:020d}"),
+                ev("tool_end", run_id, at=n + 0.5, tool_name="fetch", span_id=f"s{n}", output="ok"),
+                ev("log", run_id, at=n + 0.6, message=f"step {n} for ann@example.org"),
+            ]  # fmt: skip
+        return [*events, ev("error", run_id, at=steps + 1, error={"type": "E", "message": "x"})]
+
+    apply_now(project, a_run("short", 2) + a_run("long", 40))
+    client = login(owner)
+    short, long = (link_from(create(client, run_id=r)) for r in ("short", "long"))
+
+    assert queries_for(short) == queries_for(long)
+
+
+def test_a_running_run_is_shared_as_a_still_picture(project, owner):
+    apply_now(project, [ev("run_start", "run_live", at=0, inputs={"q": "hi"})])
+    path = link_from(create(login(owner), run_id="run_live"))
+
+    page = Client().get(path).content.decode()
+
+    opening = page.split('id="run-detail"')[1].split(">")[0]
+    assert 'data-live-url=""' in opening and not re.search(r"\sdata-live(\s|$)", opening)
+    assert "/live" not in page
