@@ -51,7 +51,10 @@ _SHAPES = [
     re.compile(r"\bchs_[A-Za-z0-9_\-]{20,}"),  # Charm Studio's own API keys
     re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),  # JWT
 ]
-_BEARER = re.compile(r"\b(?P<kind>bearer|basic)\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
+# A token has a digit or a symbol in it: "bearer authentication" is prose, not a token.
+_BEARER = re.compile(
+    r"\b(?P<kind>bearer|basic)\s+(?=[A-Za-z]*[\d\-._~+/=])[A-Za-z0-9\-._~+/]{8,}=*", re.I
+)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:)[^\s@/]+(?=@)", re.I)
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b")
 

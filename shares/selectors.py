@@ -98,15 +98,14 @@ def _never_saved(*args, **kwargs) -> None:
     raise RuntimeError("a redacted copy of a run is for showing, never for saving")
 
 
-def shared_checklist(*, link: ShareLink, redactor: Redactor) -> dict | None:
-    """The debug checklist of a failed shared run, redacted, its links kept to the
-    shared page itself."""
+def shared_checklist(*, link: ShareLink, run: Run, redactor: Redactor) -> dict | None:
+    """The debug checklist of a failed shared run (`run`, already redacted), redacted,
+    its links kept to the shared page itself."""
     found = run_checklist(project=link.project, run_id=link.run.run_id)
     if found is None or not found.applies:
         return None
-    return checklist_context(
-        redacted_checklist(found, redactor), to_run=partial(detail_url, base=""), shared=True
-    )
+    found = replace(redacted_checklist(found, redactor), run=run)
+    return checklist_context(found, to_run=partial(detail_url, base=""), shared=True)
 
 
 def redacted_checklist(found: Checklist, redactor: Redactor) -> Checklist:
@@ -126,7 +125,10 @@ def redacted_checklist(found: Checklist, redactor: Redactor) -> Checklist:
             lines=tuple(_redacted_line(line, redactor) for line in window.lines),
             first_error=_redacted_line(window.first_error, redactor),
         )
-    return replace(found, checks=checks, window=window, local_runs=[])
+    reference = found.reference
+    if reference is not None:
+        reference = replace(reference, runtime=redactor.value(reference.runtime))
+    return replace(found, checks=checks, window=window, local_runs=[], reference=reference)
 
 
 def _redacted_line(line, redactor: Redactor):

@@ -95,7 +95,7 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
         extra = {
             "base_template": "shares/base.html",
             "share": link,
-            "shared_checklist": shared_checklist(link=link, redactor=redactor),
+            "shared_checklist": shared_checklist(link=link, run=run, redactor=redactor),
         }
     show = Presentation(redact=redactor, shared=True)
     return _private(run_response(request, run, state, show, extra))

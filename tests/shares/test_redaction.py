@@ -25,6 +25,7 @@ def redactor() -> Redactor:
         ("github: gho_abc", "gho_abc"),
         ("GITHUB_TOKEN='abc123xyz'", "abc123xyz"),
         ("Authorization: Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl"),
+        ("curl -H 'authorization: basic dXNlcjpwYXNzd29yZA=='", "dXNlcjpwYXNzd29yZA=="),
         ("password=hunter2", "hunter2"),
         ("{'db_password': 'two words'}", "two words"),
         ("X-Api-Key: 1234567890abcdef", "1234567890abcdef"),
@@ -53,6 +54,7 @@ def test_secrets_become_a_visible_marker(redactor, text, secret):
         "STRIPE_API_KEY is missing",
         "Using Tool: search\nInput: {'q': 'overdue'}",
         "call c1 took 1.2 s",
+        "a basic approach to bearer authentication",
     ],
 )
 def test_ordinary_text_stays_as_it_is(redactor, text):

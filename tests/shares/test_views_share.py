@@ -292,3 +292,23 @@ def test_a_running_run_is_shared_as_a_still_picture(project, owner):
     opening = page.split('id="run-detail"')[1].split(">")[0]
     assert 'data-live-url=""' in opening and not re.search(r"\sdata-live(\s|$)", opening)
     assert "/live" not in page
+
+
+def test_the_shared_checklist_names_no_other_run_to_open(project, owner):
+    from tests.runs.test_views_debug import CLOUD_RUNTIME, LOCAL_RUNTIME, run_events
+
+    apply_now(
+        project,
+        run_events("run_local", environment="local", runtime=LOCAL_RUNTIME, at=0)
+        + run_events("run_cloud", environment="cloud", runtime=CLOUD_RUNTIME, at=600, fail=True),
+    )
+    client = login(owner)
+    member_checklist = client.get("/runs/run_cloud/checklist/").content.decode()
+    assert 'href="/runs/run_local/' in member_checklist  # a member may open the local run
+
+    page = Client().get(link_from(create(client, run_id="run_cloud"))).content.decode()
+
+    assert 'id="debug-checklist"' in page and "Same input locally" in page
+    assert "Local runs with this input" not in page
+    assert "/runs/" not in page and "/compare" not in page
+    assert "Runtime" in page and CLOUD_RUNTIME["image"] in page  # the run's own evidence
