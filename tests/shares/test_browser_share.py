@@ -107,6 +107,7 @@ def test_a_member_shares_from_the_run_page_and_revoking_ends_the_link(
     assert "revoked" in row.inner_text()
     page.locator("#shares").screenshot(path=str(SHOTS / "settings-share-links.png"))
     page.locator("#audit").screenshot(path=str(SHOTS / "settings-audit-log.png"))
+    page.locator("#redaction").screenshot(path=str(SHOTS / "settings-redaction.png"))
 
     response = outsider_page.goto(url)
     assert response.status == 410
