@@ -75,6 +75,10 @@ def test_a_link_opens_logged_out_and_shows_no_secret(live_server, outsider_page,
     assert_no_secret(page)
     page.locator("#logs").screenshot(path=str(SHOTS / "shared-run-logs.png"))
 
+    page.emulate_media(color_scheme="dark")
+    page.goto(live_server.url + share_path(token))
+    page.screenshot(path=str(SHOTS / "shared-run-dark.png"))
+
     assert page.context.cookies() == []  # nothing was set, not even csrftoken
     hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))")
     assert all(h.startswith(("?", "#")) for h in hrefs), hrefs
