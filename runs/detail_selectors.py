@@ -25,6 +25,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, Left
 
 from runs.models import Event, LlmCall, Run, ToolSpan
+from runs.presentation import AS_STORED, Redact
 from runs.serializers import _events
 from runs.spans import span_state
 from runs.timeline import (
@@ -41,6 +42,7 @@ from studio.models import Project
 ROW_CAP = 250  # timeline rows per page: rendering more takes the page past 100 ms
 LOG_PAGE = 200  # log lines per page
 LOG_BUCKETS = 240  # log markers on the log lane, at most
+_INPUT_PREVIEW_CHARS = 200  # of a tool's input, read for its row's preview
 LOG_MESSAGE_CHARS = 4000  # longer log lines are cut on the page (the API has them whole)
 FAILED_STATUSES = ("failed", "timed_out", "validation_failed")
 INSTANT_TYPES = ("run_start", "status", "run_end", "error", "agent_action")
@@ -86,16 +88,19 @@ class Timeline:
     cap: int
 
 
-def run_timeline(*, run: Run, page: int = 1, cap: int | None = None) -> Timeline:
-    """The waterfall of a run, `cap` (ROW_CAP) rows per page: four queries."""
+def run_timeline(
+    *, run: Run, page: int = 1, cap: int | None = None, redact: Redact = AS_STORED
+) -> Timeline:
+    """The waterfall of a run, `cap` (ROW_CAP) rows per page: four queries. `redact`
+    applies to the rows' previews before they are cut short."""
     cap = cap or ROW_CAP
     limit = page * cap + 1
     events = _events(run, types=list(INSTANT_TYPES), after=None, limit=limit)
-    spans = _spans(run, limit)
+    spans = _spans(run, limit, redact)
     calls = _calls(run, limit)
     start, end = run_axis_bounds(run)
     axis = axis_for(start, end)
-    items = [_event_item(e) for e in events] + spans + calls
+    items = [_event_item(e, redact) for e in events] + spans + calls
     waterfall = build_waterfall(items, axis, cap=cap, offset=(page - 1) * cap)
     buckets, level_counts = _log_buckets(run, axis.start, axis.end)
     waterfall.log_markers = log_markers(buckets, axis, bucket_count=LOG_BUCKETS)
@@ -122,8 +127,9 @@ def failing_item(run: Run, items: list[Item]) -> str | None:
     return None
 
 
-def _event_item(row: tuple) -> Item:
+def _event_item(row: tuple, redact: Redact = AS_STORED) -> Item:
     event_id, ts, _seq, type_, data = row
+    data = redact.value(data)
     if type_ == "agent_action":
         tool = str(data.get("tool") or "")
         return Item(
@@ -170,10 +176,12 @@ def _short(value: object, limit: int = 64) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _spans(run: Run, limit: int) -> list[Item]:
+def _spans(run: Run, limit: int, redact: Redact = AS_STORED) -> list[Item]:
     rows = (
         ToolSpan.objects.filter(project_id=run.project_id, run=run)
-        .annotate(input_preview=Left("input_str", 200), error_type=KT("error__type"))
+        .annotate(
+            input_preview=Left("input_str", _INPUT_PREVIEW_CHARS), error_type=KT("error__type")
+        )
         .values(
             "span_key",
             "tool_name",
@@ -190,6 +198,11 @@ def _spans(run: Run, limit: int) -> list[Item]:
         state = span_state(_SpanStatus(span["status"]), run.status_terminal)
         start = span["started_at"] or span["ended_at"]
         failed = state == "error"
+        preview = span["input_preview"] or ""
+        if len(preview) == _INPUT_PREVIEW_CHARS:
+            preview = redact.cut_text(preview)
+        else:
+            preview = redact.text(preview)
         items.append(
             Item(
                 kind="tool",
@@ -201,7 +214,7 @@ def _spans(run: Run, limit: int) -> list[Item]:
                 error=failed,
                 status=state,
                 tool=span["tool_name"],
-                detail=(span["error_type"] or "error") if failed else _short(span["input_preview"]),
+                detail=(span["error_type"] or "error") if failed else _short(preview),
             )
         )
     return items

@@ -51,6 +51,8 @@ class Project(models.Model):
     stall_after_seconds = models.PositiveIntegerField(
         default=600, help_text="A running run with no event for this long is flagged stalled."
     )
+    # Regular expressions, one a line, whose matches shared run pages show as [redacted].
+    redaction_patterns = models.TextField(blank=True, default="")
 
     class Meta:
         constraints = [
@@ -91,3 +93,27 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuditEntry(models.Model):
+    """Who did what in an organization: kept for owners to review, never edited."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="audit_entries"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )  # None: done from the command line
+    action = models.CharField(max_length=64)  # e.g. "share_link.created"
+    target = models.CharField(max_length=300)  # what it was done to, as text
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="audit_org_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target}"

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "runs",
     "billing",
     "alerts",
+    "shares",
 ]
 
 MIDDLEWARE = [
@@ -131,7 +132,8 @@ BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 5, minimum=1)
 INGEST_SHARDS = env_int("INGEST_SHARDS", 2, minimum=1)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90, minimum=1)
 
-# Alerts: the links in notifications are absolute, so Studio must know its address.
+# Where Studio is reached from outside: the links in alert notifications and those
+# `manage.py sharelink` prints are absolute.
 STUDIO_BASE_URL = env_str("STUDIO_BASE_URL", "http://localhost:8000").rstrip("/")
 ALERT_RESOLVE_AFTER_SECONDS = env_int("ALERT_RESOLVE_AFTER_SECONDS", 300)
 ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)

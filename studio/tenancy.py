@@ -25,6 +25,11 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "manage_members": frozenset({Role.OWNER}),
     "manage_projects": frozenset({Role.OWNER}),
     "edit_prices": frozenset({Role.OWNER}),
+    # Share links: anyone who sees runs may share one; an owner may end anyone's.
+    "share_runs": frozenset(Role.values),
+    "revoke_any_share": frozenset({Role.OWNER}),
+    "view_audit": frozenset({Role.OWNER}),
+    "edit_redaction": frozenset({Role.OWNER}),
 }
 
 

@@ -13,6 +13,7 @@ settings_patterns = (
         path("members/<int:membership_id>/delete/", views.member_delete, name="member_delete"),
         path("keys/", views.key_create, name="key_create"),
         path("keys/<int:key_id>/revoke/", views.key_revoke, name="key_revoke"),
+        path("redaction/", views.redaction_save, name="redaction_save"),
     ],
     "settings",
 )
@@ -26,6 +27,7 @@ urlpatterns = [
     path("alerts/", include("alerts.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("shares.urls")),  # before runs: runs/<run_id>/share/ is its own
     path("", include("runs.urls")),
     path("", include("billing.urls")),
 ]

@@ -7,11 +7,16 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from shares.redaction import compile_project_patterns
+from shares.selectors import links_for_settings
+from shares.services import may_revoke
 from studio import health
 from studio.apikeys import apikey_create, apikey_revoke
+from studio.audit import audit_recent, audit_record
 from studio.models import ApiKey, Membership, Role, Scope
 from studio.services import member_remove, member_set, project_get_or_create
 from studio.tenancy import can, require_capability
@@ -30,10 +35,18 @@ def settings_index(request: HttpRequest) -> HttpResponse:
         if request.project and can(request.role, "manage_keys")
         else []
     )
+    share_links = links_for_settings(organization=request.org, project=request.project)
     response = render(
         request,
         "studio/settings.html",
         {
+            "share_links": [
+                (link, may_revoke(user=request.user, role=request.role, link=link))
+                for link in share_links
+            ],
+            "audit_entries": audit_recent(organization=request.org)
+            if can(request.role, "view_audit")
+            else [],
             "members": members.order_by("user__username"),
             "keys": keys,
             "roles": Role.choices,
@@ -76,6 +89,33 @@ def switch(request: HttpRequest) -> HttpResponse:
     ):
         return HttpResponseRedirect(wanted)
     return redirect("runs:list")  # never off site, never a URL name from the form
+
+
+@require_POST
+@require_capability("edit_redaction")
+def redaction_save(request: HttpRequest) -> HttpResponse:
+    """The current project's own redaction patterns for shared run pages."""
+    text = "\n".join(
+        line.strip() for line in request.POST.get("patterns", "").splitlines() if line.strip()
+    )
+    try:
+        compile_project_patterns(text)
+    except ValueError as error:
+        messages.error(request, _sentence(error))
+        return redirect(reverse("settings:index") + "#redaction")
+    project = request.project
+    if text != project.redaction_patterns:
+        project.redaction_patterns = text
+        project.save(update_fields=["redaction_patterns"])
+        audit_record(
+            organization=request.org,
+            actor=request.user,
+            action="project.redaction_changed",
+            target=f"project {project.slug}",
+            details={"patterns": len(text.splitlines()) if text else 0},
+        )
+    messages.success(request, f"Shared pages of {project.name} now redact these patterns too.")
+    return redirect(reverse("settings:index") + "#redaction")
 
 
 @require_POST

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 from django.conf import settings
@@ -40,12 +41,16 @@ from studio.tenancy import can, require_capability
 # ── URLs into the run detail page and the compare page ───────────────────────
 
 
-def detail_url(run_id: str, *, tab: str = "", line: int | None = None, item: str = "") -> str:
-    """The run detail page, with the tab, log page and line, or timeline item to show."""
-    try:
-        base = reverse("runs:detail", args=[run_id])
-    except NoReverseMatch:
-        base = f"/runs/{run_id}/"
+def detail_url(
+    run_id: str, *, tab: str = "", line: int | None = None, item: str = "", base: str | None = None
+) -> str:
+    """The run detail page, with the tab, log page and line, or timeline item to show.
+    `base` "" gives the query alone, for a page that is the run's own (a shared one)."""
+    if base is None:
+        try:
+            base = reverse("runs:detail", args=[run_id])
+        except NoReverseMatch:
+            base = f"/runs/{run_id}/"
     query = QueryDict(mutable=True)
     if tab:
         query["tab"] = tab
@@ -75,14 +80,17 @@ def checklist_url(run: Run) -> str:
         return ""
 
 
-def link_url(run_id: str, link: Link | None) -> str:
+def link_url(
+    run_id: str, link: Link | None, *, to_run: Callable[..., str] = detail_url, others: bool = True
+) -> str:
     """Where a check's link goes. A comparison shows the other run first (the one that
-    worked, in check 1 and 5), as the divergence line reads."""
+    worked, in check 1 and 5), as the divergence line reads; with `others` False
+    (a shared page) there is no comparison to go to."""
     if link is None:
         return ""
     if link.page == "compare":
-        return compare_url(link.other_run_id, run_id)
-    return detail_url(run_id, tab=link.tab, line=link.line, item=link.item)
+        return compare_url(link.other_run_id, run_id) if others else ""
+    return to_run(run_id, tab=link.tab, line=link.line, item=link.item)
 
 
 # ── Debug checklist ──────────────────────────────────────────────────────────
@@ -103,9 +111,13 @@ def checklist(request: HttpRequest, run_id: str) -> HttpResponse:
     return render(request, template, checklist_context(found))
 
 
-def checklist_context(found: Checklist) -> dict:
+def checklist_context(
+    found: Checklist, *, to_run: Callable[..., str] = detail_url, shared: bool = False
+) -> dict:
+    """The checklist's context; `to_run` makes links into the run's page, and a
+    `shared` checklist links to nothing else of the organization."""
     run = found.run
-    rows = [_row(run.run_id, check) for check in found.checks]
+    rows = [_row(run.run_id, check, to_run, not shared) for check in found.checks]
     runtime = []
     if found.reference is not None:
         runtime = [
@@ -122,28 +134,31 @@ def checklist_context(found: Checklist) -> dict:
         "counts": {
             state: sum(row["check"].state == state for row in rows) for state in STATE_WORDS
         },
-        "detail_url": detail_url(run.run_id),
-        "compare_url": compare_url(run.run_id),
-        "local_runs": [
-            {"run": brief, "url": detail_url(brief.run_id)} for brief in found.local_runs
-        ],
-        "reference": found.reference,
+        "detail_url": to_run(run.run_id),
+        "compare_url": "" if shared else compare_url(run.run_id),
+        "local_runs": []
+        if shared
+        else [{"run": brief, "url": detail_url(brief.run_id)} for brief in found.local_runs],
+        "reference": replace(found.reference, run_id="")
+        if shared and found.reference
+        else found.reference,
         "runtime": runtime,
         "log_lines": [
-            {"line": line, "url": detail_url(run.run_id, tab="logs", line=line.number)}
+            {"line": line, "url": to_run(run.run_id, tab="logs", line=line.number)}
             for line in (window.lines if window else ())
         ],
         "first_error_outside": window is not None
         and window.first_error is not None
         and all(line.number != window.first_error.number for line in window.lines),
-        "first_error_url": detail_url(run.run_id, tab="logs", line=window.first_error.number)
+        "first_error_url": to_run(run.run_id, tab="logs", line=window.first_error.number)
         if window and window.first_error
         else "",
     }
 
 
-def _row(run_id: str, check: Check) -> dict:
-    return {"check": check, "url": link_url(run_id, check.link), "word": STATE_WORDS[check.state]}
+def _row(run_id: str, check: Check, to_run: Callable[..., str], others: bool) -> dict:
+    url = link_url(run_id, check.link, to_run=to_run, others=others)
+    return {"check": check, "url": url, "word": STATE_WORDS[check.state]}
 
 
 # ── Compare two runs ─────────────────────────────────────────────────────────

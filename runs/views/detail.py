@@ -36,6 +36,7 @@ from runs.detail_selectors import (
     span_get,
 )
 from runs.models import LlmCall, Run
+from runs.presentation import MEMBER, Presentation
 from runs.runstate import OOM_EXIT_CODE
 from runs.spans import span_state
 from runs.timeline import KINDS, LOG_LEVELS, format_ms, token_strip
@@ -100,62 +101,79 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     run = run_for_detail(project=request.project, run_id=run_id)
     if run is None:
         raise Http404("No run with this id in this project.")
-    state = DetailState.from_params(request.GET)
+    return run_response(request, run, DetailState.from_params(request.GET))
+
+
+def run_response(
+    request: HttpRequest,
+    run: Run,
+    state: DetailState,
+    show: Presentation = MEMBER,
+    page_extra: dict | None = None,
+) -> HttpResponse:
+    """The run page, or for an htmx request the partial its target names; the share
+    link's page is this same response, shown through `show`."""
     target = request.htmx.target if request.htmx else None
     if target == "detail-pane":
-        return render(request, f"{TEMPLATE}#pane", pane_context(run, state.item))
+        return render(request, f"{TEMPLATE}#pane", pane_context(run, state.item, show))
     if target == "logs":
-        return render(request, f"{TEMPLATE}#logs", logs_context(run, state))
+        return render(request, f"{TEMPLATE}#logs", logs_context(run, state, show=show))
     if target == "rows-more":
-        return render(request, f"{TEMPLATE}#rows_page", timeline_context(run, state))
+        return render(request, f"{TEMPLATE}#rows_page", timeline_context(run, state, show))
     if target == "timeline":  # the polling fallback of the live tail
-        context = {**timeline_context(run, state), **header_context(run), "oob": True}
+        context = {**timeline_context(run, state, show), **header_context(run, show), "oob": True}
         return render(request, f"{TEMPLATE}#timeline_poll", context)
-    return render(request, TEMPLATE, page_context(run, state))
+    return render(request, TEMPLATE, {**page_context(run, state, show), **(page_extra or {})})
 
 
 # ── Contexts ───────────────────────────────────────────────────────────────────
 
 
-def page_context(run: Run, state: DetailState) -> dict:
+def page_context(run: Run, state: DetailState, show: Presentation = MEMBER) -> dict:
+    """The whole page. Through a share link (`show.shared`) the run given is already
+    redacted; what is read here is redacted by `show.redact` as it is read."""
     errors = run_error_events(run=run)
     context: dict = {
-        **header_context(run),
+        **header_context(run, show),
         "state": state,
-        "errors_block": errors_context(run, errors),
+        "errors_block": errors_context(run, errors, show),
         "inputs": pretty_json(run.inputs),
         "outputs": pretty_text(run.outputs)
         if isinstance(run.outputs, str)
         else pretty_json(run.outputs),
         "outputs_label": "Outputs",
         "state_block": pretty_json(run.state["value"]) if run.state else None,
-        "artifacts": [_artifact(a) for a in run.artifacts],
-        "thread_runs": _thread_runs(run),
+        "artifacts": [_artifact(a, show) for a in run.artifacts],
+        "thread_runs": [] if show.shared else _thread_runs(run),
+        "share_create_url": None
+        if show.shared
+        else _reverse_or_none("shares:create", args=[run.run_id]),
         "checklist_url": _reverse_or_none("runs:checklist", args=[run.run_id])
-        if run.status in FAILED_STATUSES
+        if run.status in FAILED_STATUSES and not show.shared
         else None,
     }
     if context["outputs"] is None and run.llm_calls:
         # A streamed answer has no `final`: the last LLM call's text is the output.
         last = LlmCall.objects.filter(run=run).order_by("-first_token_at").values("text").first()
         if last and last["text"]:
-            context["outputs"] = pretty_text(last["text"])
+            context["outputs"] = pretty_text(show.redact.text(last["text"]))
             context["outputs_label"] = "Output (streamed answer)"
     if state.tab == "logs":
-        context.update(logs_context(run, state, errors=errors))
+        context.update(logs_context(run, state, errors=errors, show=show))
         logs = context["logs"]
         context["tab_counts"] = None if logs.filtered else {"logs": logs.matches}
     else:
-        context.update(timeline_context(run, state))
+        context.update(timeline_context(run, state, show))
         if context["selected"]:
-            context.update(pane_context(run, parse_item(context["selected"])))
+            context.update(pane_context(run, parse_item(context["selected"]), show))
     return context
 
 
-def header_context(run: Run) -> dict:
+def header_context(run: Run, show: Presentation = MEMBER) -> dict:
     runtime = run.runtime if isinstance(run.runtime, dict) else {}
     return {
         "run": run,
+        "shared": show.shared,
         "status_label": run.status.replace("_", " "),
         "failed": run.status in FAILED_STATUSES,
         "duration": _run_duration(run),
@@ -176,17 +194,18 @@ def header_context(run: Run) -> dict:
             )
             if runtime.get(name)
         ],
-        "compare_url": _compare_url(run),
+        "compare_url": None if show.shared else _compare_url(run),
         "exit": _exit(run.exit_code),
         "tool_uses": sorted(run.tool_usage.items()) if isinstance(run.tool_usage, dict) else [],
-        "live": not run.status_terminal,
-        "live_url": reverse("runs:live", args=[run.run_id]),
+        # A shared page is a still picture: the live tail is for members.
+        "live": not run.status_terminal and not show.shared,
+        "live_url": "" if show.shared else reverse("runs:live", args=[run.run_id]),
         "position": run_position(run),
     }
 
 
-def timeline_context(run: Run, state: DetailState) -> dict:
-    timeline = run_timeline(run=run, page=state.rows_page)
+def timeline_context(run: Run, state: DetailState, show: Presentation = MEMBER) -> dict:
+    timeline = run_timeline(run=run, page=state.rows_page, redact=show.redact)
     selected = None
     if state.item:
         selected = f"{state.item[0]}:{state.item[1]}"
@@ -202,16 +221,29 @@ def timeline_context(run: Run, state: DetailState) -> dict:
     }
 
 
-def logs_context(run: Run, state: DetailState, *, errors: list[dict] | None = None) -> dict:
+def logs_context(
+    run: Run,
+    state: DetailState,
+    *,
+    errors: list[dict] | None = None,
+    show: Presentation = MEMBER,
+) -> dict:
     failure_at = None
     if run.status in FAILED_STATUSES:
         errors = errors if errors is not None else []
         failure_at = errors[-1]["ts"] if errors else run.ended_at
-    page = log_page(
-        run=run, levels=state.levels, q=state.q, page=state.log_page, failure_at=failure_at
-    )
+    # No text search through a share link: counting matches in the stored lines
+    # would tell a visitor whether a guessed secret is there.
+    q = "" if show.shared else state.q
+    page = log_page(run=run, levels=state.levels, q=q, page=state.log_page, failure_at=failure_at)
+    if show.shared:  # each line whole again: search is off, so there is nothing to mark
+        for line in page.lines:
+            text = "".join(part for part, _hit in line.parts)
+            redact = show.redact.cut_text if line.cut else show.redact.text
+            line.parts = [(redact(text), False)]
     return {
         "run": run,
+        "shared": show.shared,
         "logs": page,
         "failure_page": _page_of(page.failure_line),
         "logs_prev": _logs_query(page, page.page - 1),
@@ -230,10 +262,10 @@ def _logs_query(page, number: int) -> str:
     return query.urlencode()
 
 
-def errors_context(run: Run, errors: list[dict]) -> dict | None:
+def errors_context(run: Run, errors: list[dict], show: Presentation = MEMBER) -> dict | None:
     """The error card: the run's crash, else the last failed tool call's error."""
     if errors:
-        error = errors[-1]
+        error = show.redact.value(errors[-1])
         failure_line = None
         if run.status in FAILED_STATUSES:
             failure_line = log_line_number(run=run, at=error["ts"]) or None
@@ -252,24 +284,42 @@ def errors_context(run: Run, errors: list[dict]) -> dict | None:
     return None
 
 
-def pane_context(run: Run, item: tuple[str, str] | None) -> dict:
+def pane_context(run: Run, item: tuple[str, str] | None, show: Presentation = MEMBER) -> dict:
     """The side pane for one timeline item; `pane` is None when it does not exist."""
-    base = {"run": run, "pane": None, "selected": None}
+    base = {"run": run, "pane": None, "selected": None, "shared": show.shared}
     if item is None:
         return base
     kind, key = item
     base["selected"] = f"{kind}:{key}"
     if kind == "tool":
         span = span_get(run=run, span_key=key)
-        base["pane"] = _tool_pane(run, span) if span else None
+        base["pane"] = _tool_pane(run, _redact_span(span, show)) if span else None
     elif kind == "llm":
         call = call_get(run=run, call_id=key)
-        base["pane"] = _llm_pane(call) if call else None
+        base["pane"] = _llm_pane(_redact_call(call, show), show) if call else None
     else:
         event = event_get(run=run, event_id=key)
         if event is not None:
-            base["pane"] = _event_pane(run, kind, event)
+            event_id, ts, seq, type_, data = event
+            redacted = (event_id, ts, seq, type_, show.redact.value(data))
+            base["pane"] = _event_pane(run, kind, redacted, show)
     return base
+
+
+def _redact_span(span, show: Presentation):
+    # A fresh instance from the read, never saved: redacting it in place is safe.
+    span.input_str = show.redact.text(span.input_str)
+    span.output = show.redact.value(span.output)
+    span.error = show.redact.value(span.error)
+    span.attributes = show.redact.value(span.attributes)
+    return span
+
+
+def _redact_call(call, show: Presentation):
+    call.text = show.redact.text(call.text)
+    call.prompt = show.redact.value(call.prompt)
+    call.details = show.redact.value(call.details)
+    return call
 
 
 def _tool_pane(run: Run, span) -> dict:
@@ -291,13 +341,13 @@ def _tool_pane(run: Run, span) -> dict:
     }
 
 
-def _llm_pane(call) -> dict:
+def _llm_pane(call, show: Presentation = MEMBER) -> dict:
     summary = call_summary(tokens_from_json(call.tokens)) if call.tokens else None
     ttft = ttft_ms(call.wait_start, call.first_token_at)
     strip = None
     if summary and summary.offsets_ms:
         strip = token_strip(summary.offsets_ms, [(s.after_index, s.gap_ms) for s in summary.stalls])
-    cost = format_money(call.cost, "USD") if call.cost is not None else None
+    cost = format_money(call.cost, "USD") if call.cost is not None and not show.shared else None
     details = dict(call.details or {})
     error = details.pop("error", None)
     whole = not call.token_count and call.started_at is not None
@@ -331,7 +381,7 @@ def _llm_pane(call) -> dict:
     }
 
 
-def _event_pane(run: Run, kind: str, event: tuple) -> dict | None:
+def _event_pane(run: Run, kind: str, event: tuple, show: Presentation = MEMBER) -> dict | None:
     event_id, ts, seq, type_, data = event
     pane: dict = {"kind": kind, "event_id": event_id, "ts": ts, "seq": seq, "type": type_}
     if kind == "action" and type_ == "agent_action":
@@ -342,6 +392,8 @@ def _event_pane(run: Run, kind: str, event: tuple) -> dict | None:
     if kind == "error" and type_ == "error":
         error = data.get("error") or {}
         group_url = None
+        if show.shared:
+            return {**pane, "title": error.get("type") or "error", "error": _error_block(error)}
         if run.error_group_id:
             group_url = _reverse_or_none("runs:error_detail", args=[run.error_group_id])
         return {
@@ -402,7 +454,10 @@ def _thread_runs(run: Run) -> list[dict]:
     return [{**other, "href": run_href(other["run_id"])} for other in others]
 
 
-def _artifact(artifact: dict) -> dict:
+def _artifact(artifact: dict, show: Presentation = MEMBER) -> dict:
+    if show.shared:  # its URL may be the organization's storage, signed: name and type only
+        return {"name": artifact.get("name") or "", "mime": artifact.get("mime") or "",
+                "url": "", "linkable": False}  # fmt: skip
     url = artifact.get("url") or ""
     # Only web links become links: a javascript: or data: URL is shown as text.
     linkable = url.lower().startswith(("https://", "http://"))
