@@ -151,7 +151,7 @@ def run_detail(request: HttpRequest, run_id: str) -> JsonResponse:
 def run_events(request: HttpRequest, run_id: str) -> JsonResponse:
     run = _run_or_error(request, run_id)
     if isinstance(run, JsonResponse):
-        return run
+        return _run_named_events(request, run_id) or run
     try:
         page = serializers.events_page(
             run,
@@ -162,6 +162,16 @@ def run_events(request: HttpRequest, run_id: str) -> JsonResponse:
     except FilterError as error:
         return _error(400, str(error))
     return JsonResponse(page)
+
+
+def _run_named_events(request: HttpRequest, run_id: str) -> JsonResponse | None:
+    """`runs/x/events` is also the address of a run whose id is `x/events`: when no run
+    `x` exists, that run's detail."""
+    key = _key_or_error(request, "read")
+    if isinstance(key, JsonResponse):
+        return None
+    run = run_get(key.project, f"{run_id}/events")
+    return JsonResponse(serializers.run_full(run)) if run is not None else None
 
 
 def _run_or_error(request: HttpRequest, run_id: str):

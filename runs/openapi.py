@@ -920,7 +920,11 @@ _RUN_ID_PARAM = {
     "name": "run_id",
     "in": "path",
     "required": True,
-    "description": "The run's id as the runner chose it (may contain `/`).",
+    "description": (
+        "The run's id as the runner chose it, percent-encoded; a `/` in it may be sent as "
+        "it is. `.../events` names the events of the run before it; when no such run exists, "
+        "the run whose id ends in `/events`."
+    ),
     "schema": _string(1, 128),
 }
 

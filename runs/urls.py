@@ -1,7 +1,11 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from runs import api, live_views, otlp_api
+from runs.converters import RunIdConverter
 from runs.views import debug, detail, errors, openapi, runs
+
+# Page URLs carry any run id, `/` included (runs/converters.py).
+register_converter(RunIdConverter, "run_id")
 
 app_name = "runs"
 
@@ -21,10 +25,10 @@ urlpatterns = [
     path("runs/compare/", debug.compare, name="compare"),
     path("runs/health/", debug.health, name="health"),
     path("runs/health/batches/<int:batch_id>/retry/", debug.batch_retry_view, name="batch_retry"),
-    path("runs/<str:run_id>/checklist/", debug.checklist, name="checklist"),
+    path("runs/<run_id:run_id>/checklist/", debug.checklist, name="checklist"),
     # Run detail (runs/views/detail.py, runs/live_views.py)
-    path("runs/<str:run_id>/", detail.run_detail, name="detail"),
-    path("runs/<str:run_id>/live", live_views.run_live, name="live"),
+    path("runs/<run_id:run_id>/", detail.run_detail, name="detail"),
+    path("runs/<run_id:run_id>/live", live_views.run_live, name="live"),
     # Errors (runs/views/errors.py)
     path("errors/", errors.error_list, name="errors"),
     path("errors/<int:group_id>/", errors.error_detail, name="error_detail"),

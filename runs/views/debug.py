@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -47,10 +47,7 @@ def detail_url(
     """The run detail page, with the tab, log page and line, or timeline item to show.
     `base` "" gives the query alone, for a page that is the run's own (a shared one)."""
     if base is None:
-        try:
-            base = reverse("runs:detail", args=[run_id])
-        except NoReverseMatch:
-            base = f"/runs/{run_id}/"
+        base = reverse("runs:detail", args=[run_id])
     query = QueryDict(mutable=True)
     if tab:
         query["tab"] = tab
@@ -74,10 +71,7 @@ def checklist_url(run: Run) -> str:
     """The debug checklist of a failed run; "" for other runs (it has nothing to say)."""
     if run.status not in FAILED_STATUSES:
         return ""
-    try:
-        return reverse("runs:checklist", args=[run.run_id])
-    except NoReverseMatch:
-        return ""
+    return reverse("runs:checklist", args=[run.run_id])
 
 
 def link_url(
