@@ -29,8 +29,8 @@ from alerts.models import Kind, Rule
 from billing.models import RevenueAgentDaily, ToolUsageHourly
 from billing.prices import tool_prices_load
 from billing.tool_pricing import tool_use_cost
+from runs.ingest.rollups import hour_of
 from runs.models import ErrorGroup, IngestBatch, Run, UsageHourly
-from runs.rollups import hour_of
 
 NEW_GROUPS_SHOWN = 20  # a burst of new groups opens at most this many incidents a pass
 COST_BASELINE_DAYS = 7

@@ -16,7 +16,7 @@ from alerts import selectors, services
 from alerts.deliveries import delivery_send, delivery_test_create
 from alerts.models import Channel, Delivery, Incident, Kind, Rule
 from runs.protocol import ENVIRONMENTS
-from runs.selectors import run_agent_names
+from runs.selectors.runs import run_agent_names
 from studio.tenancy import can, require_capability
 
 NEW_SECRET_COOKIE = "studio_new_webhook_secret"  # noqa: S105 - a cookie name

@@ -576,7 +576,7 @@ def in_process(key: str, pieces: list[Piece], label: str, profile: bool) -> InPr
     from django.test import RequestFactory
 
     from runs.api import ingest
-    from runs.ingest import batch_apply
+    from runs.ingest.inbox import batch_apply
     from runs.models import IngestBatch
 
     factory = RequestFactory()
@@ -655,7 +655,10 @@ def where_time_goes(args, key: str, work: Workload) -> None:
     stats, total = profiled.apply_stats, profiled.apply_seconds
     print(f"\n   batch_apply of the Charm batches again under cProfile ({total:.2f}s): waiting "
           f"on PostgreSQL {database_wait(stats) / total:.0%}")  # fmt: skip
-    for module, function in [("runs.ingest", "batch_apply"), ("runs.apply", "events_apply")]:
+    for module, function in [
+        ("runs.ingest.inbox", "batch_apply"),
+        ("runs.ingest.apply", "events_apply"),
+    ]:
         print(f"\n   inside {module}.{function} (inclusive time of each call it makes):")
         for name, count, spent in children_of(stats, module, function)[:8]:
             print(f"   {name[:72]:72} {count:>8} {spent:>7.3f}s {spent / total:>6.1%}")
@@ -781,7 +784,7 @@ def main() -> None:
             profile_charm_parse(charm_pieces_flat, args.profile_top)
         return
 
-    from studio.health import redis_client
+    from studio.redis import redis_client
 
     sides = []
     try:

@@ -15,7 +15,7 @@ port, then sends the demo generator's events (1,000 runs ≈ 300,000 events) as
 * end to end: from the first request until every batch is applied and the last run is
   readable, complete, through GET /api/v1/runs/<run_id>.
 
-Last, it profiles the worker's `runs.ingest.batch_apply` (and the ingest view) in this
+Last, it profiles the worker's `runs.ingest.inbox.batch_apply` (and the ingest view) in this
 process under cProfile on a few fresh batches, and prints where the time goes.
 """
 
@@ -534,7 +534,7 @@ def profile_worker(project, batches: list[list[dict]]) -> tuple[pstats.Stats, fl
     """batch_apply of each batch in this process, under cProfile."""
     from django.db import transaction
 
-    from runs.ingest import batch_apply, batch_store
+    from runs.ingest.inbox import batch_apply, batch_store
     from runs.protocol import validate_event
 
     ids = []
@@ -558,7 +558,7 @@ def time_worker(project, batches: list[list[dict]]) -> tuple[float, "SqlTimer"]:
     time of each SQL statement."""
     from django.db import connection, transaction
 
-    from runs.ingest import batch_apply, batch_store
+    from runs.ingest.inbox import batch_apply, batch_store
     from runs.protocol import validate_event
 
     ids = []
@@ -725,7 +725,7 @@ def run_profiles(args) -> None:
 
     plain, sql = time_worker(project, [rekeyed(b, "time-") for b in chosen])
     stats, seconds, count = profile_worker(project, [rekeyed(b, "prof-") for b in chosen])
-    total = cumulative_of(stats, "runs.ingest", "batch_apply")
+    total = cumulative_of(stats, "runs.ingest.inbox", "batch_apply")
     wait = database_wait(stats)
     print(
         f"worker: batch_apply on {len(chosen)} batches of new runs, {count:,} events, one "
@@ -739,9 +739,9 @@ def run_profiles(args) -> None:
     )
     for label, seconds in sql.seconds.most_common(12):
         print(f"   {label[:70]:70} {sql.calls[label]:>6} {seconds:>7.3f}s {seconds / plain:>6.1%}")
-    print_breakdown(stats, total, "runs.ingest", "batch_apply")
-    print_breakdown(stats, total, "runs.apply", "events_apply")
-    print_breakdown(stats, total, "runs.calls", "calls_apply")
+    print_breakdown(stats, total, "runs.ingest.inbox", "batch_apply")
+    print_breakdown(stats, total, "runs.ingest.apply", "events_apply")
+    print_breakdown(stats, total, "runs.ingest.calls", "calls_apply")
     print_top(stats, "worker batch_apply", args.profile_top, "cumulative")
     print_top(stats, "worker batch_apply", 20, "tottime")
 
@@ -754,7 +754,7 @@ def run_profiles(args) -> None:
         f"PostgreSQL {database_wait(stats) / total:.0%}"
     )
     print_breakdown(stats, total, "runs.api", "ingest")
-    print_breakdown(stats, total, "runs.ingest", "batch_store")
+    print_breakdown(stats, total, "runs.ingest.inbox", "batch_store")
     print_top(stats, "web ingest view", 15, "tottime")
 
 
@@ -816,7 +816,7 @@ def main() -> None:
 
     db_url = bench_database_url(args.db)
     bench_environment(QUEUE, db_url)
-    from studio.health import redis_client
+    from studio.redis import redis_client
 
     print(f"{os.cpu_count()} CPUs shared by clients, web, workers and PostgreSQL")
     started = time.perf_counter()

@@ -608,7 +608,7 @@ def run(args) -> None:
     from django.test import Client
 
     from runs.models import Run
-    from runs.selectors import RunFilters, run_list_page
+    from runs.selectors.runs import RunFilters, run_list_page
     from runs.views.runs import PAGE_SIZE
     from studio.models import Project
     from studio.services import member_set, organization_get_or_create, project_get_or_create

@@ -1,12 +1,15 @@
 """Model and tool prices from the database, as `billing.pricing.Price` and
 `billing.tool_pricing.ToolRate` values."""
 
+from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
+from functools import cache
 
 from django.db.models import Q
 
 from billing.models import ModelPrice, ToolPrice
-from billing.pricing import DEFAULT_PRICES, Price, find_price
+from billing.pricing import DEFAULT_PRICES, Price, Usage, cost_of, find_price
 from billing.tool_pricing import ToolPriceBook, ToolRate
 
 
@@ -59,6 +62,24 @@ def price_for(prices: tuple[list[Price], list[Price]], model: str, at: date) -> 
     """The organization's own price for `model` on `at`, else the shipped default."""
     own, defaults = prices
     return find_price(own, model, at) or find_price(defaults, model, at)
+
+
+# (model, day, token counts as Usage's fields) → (cost, price id), or None when unpriced.
+Pricer = Callable[[str, date, dict[str, int]], tuple[Decimal, int] | None]
+
+
+def usage_pricer(organization_id: int) -> Pricer:
+    """What the ingest pipeline asks of billing, and all it asks: the cost of one usage
+    report. Prices are read fresh for each batch; each (model, day) is looked up once,
+    since a batch prices many calls of a few models on a day or two."""
+    prices = prices_load(organization_id)
+    price_of = cache(lambda model, day: price_for(prices, model, day))
+
+    def price(model: str, day: date, tokens: dict[str, int]) -> tuple[Decimal, int] | None:
+        found = price_of(model, day)
+        return None if found is None else (cost_of(Usage(**tokens), found), found.id)
+
+    return price
 
 
 def tool_prices_load(organization_id: int) -> ToolPriceBook:

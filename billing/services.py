@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -23,8 +24,8 @@ from billing.models import ModelPrice, ToolPrice
 from billing.prices import price_for, prices_load
 from billing.pricing import Price, Usage, cost_of, normalize_model
 from billing.tool_pricing import ToolRate
+from runs.ingest.rollups import daily_key, hour_of, regroup
 from runs.models import LlmCall, Run, UsageHourly
-from runs.rollups import daily_key, hour_of, regroup
 from studio.models import Organization, Project
 from studio.sql import upsert_add
 
@@ -174,17 +175,19 @@ def price_snapshot(price: ModelPrice | None) -> ModelPrice | None:
                       **{name: getattr(price, name) for name in PRICE_FIELDS})  # fmt: skip
 
 
+REPRICE_TASK = "billing.tasks.reprice_calls"
+
+
 def reprice_later(*, organization_id: int | None, scope: RepriceScope) -> None:
     """Queue re-pricing once the current transaction commits, plus a second pass."""
-    from billing import tasks  # the task module imports this one
-
     args = (organization_id, scope.to_json())
 
     delay = getattr(settings, "BILLING_REPRICE_SECOND_PASS_SECONDS", SECOND_PASS_SECONDS)
 
     def enqueue() -> None:
-        tasks.reprice_calls.apply_async(args)
-        tasks.reprice_calls.apply_async(args, countdown=delay)
+        # Sent by name: the task module imports this one, not the other way round.
+        current_app.send_task(REPRICE_TASK, args)
+        current_app.send_task(REPRICE_TASK, args, countdown=delay)
 
     transaction.on_commit(enqueue)
 

@@ -9,11 +9,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from runs import serializers
-from runs.ingest import batch_store
+from runs.ingest.inbox import batch_store
 from runs.models import ValidationReport
 from runs.protocol import ENVIRONMENTS, MAX_REQUEST_BYTES, BodyError, parse_body
 from runs.ratelimit import retry_after_if_limited
-from runs.selectors import FilterError, RunFilters, run_get, runs_page
+from runs.selectors.runs import FilterError, RunFilters, run_get, runs_page
 from runs.validation_report import validation_read
 from studio.apikeys import KeyProblem, apikey_authenticate
 

@@ -5,7 +5,7 @@ import logging
 
 import redis
 
-from studio.health import redis_client
+from studio.redis import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ class IngestBatch(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     late_count = models.PositiveIntegerField(default=0)  # events for runs already finished
     payload = models.TextField()  # JSON array of the validated events
-    shard = models.PositiveSmallIntegerField(default=0)  # see runs.ingest.shard_of
+    shard = models.PositiveSmallIntegerField(default=0)  # see runs.ingest.inbox.shard_of
 
     class Meta:
         indexes = [
@@ -70,7 +70,7 @@ class Run(models.Model):
     # The event that set `status`: a terminal status beats any other, then the latest
     # (ts, seq, event_id) wins, so late or re-sent events never regress a run.
     status_terminal = models.BooleanField(default=False)  # settled: finished or suspended
-    status_rank = models.SmallIntegerField(default=0)  # runs.runstate.status_rank
+    status_rank = models.SmallIntegerField(default=0)  # runs.ingest.runstate.status_rank
     status_ts = models.DateTimeField(null=True)
     status_seq = models.BigIntegerField(default=-1)
     status_event_id = models.CharField(max_length=64, blank=True)
@@ -359,7 +359,7 @@ class DurationHourly(models.Model):
 
 class UsageDaily(UsageSums):
     """`UsageHourly` summed per UTC day, written by the worker in the same transaction
-    from the same delta (`runs.rollups.daily_key`): what ranges of whole days read."""
+    from the same delta (`runs.ingest.rollups.daily_key`): what ranges of whole days read."""
 
     project_id = models.IntegerField()
     day = models.DateField()

@@ -22,7 +22,7 @@ from runs.protocol import (
     REVENUE_KINDS,
     RUN_STATUSES,
 )
-from runs.selectors import MAX_PAGE, SORTS
+from runs.selectors.runs import MAX_PAGE, SORTS
 
 API_VERSION = "1.0.0"
 STORED_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t != "llm_new_token")

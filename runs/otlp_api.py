@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from runs.api import STORE_DOWN_RETRY_SECONDS
-from runs.ingest import batch_store
+from runs.ingest.inbox import batch_store
 from runs.protocol import MAX_REQUEST_BYTES, BodyError, Rejection
 from runs.protocol.body import _decompress
 from runs.protocol.otlp import (

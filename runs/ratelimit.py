@@ -5,7 +5,7 @@ import time
 
 import redis
 
-from studio.health import redis_client
+from studio.redis import redis_client
 
 
 def retry_after_if_limited(key_prefix: str, per_minute: int) -> int | None:

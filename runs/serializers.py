@@ -9,10 +9,10 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models.functions import Coalesce
 
+from runs.ingest.runstate import status_change
 from runs.models import LlmCall, Run, ToolSpan
 from runs.protocol import Event
-from runs.runstate import status_change
-from runs.selectors import FilterError
+from runs.selectors.runs import FilterError
 from runs.spans import span_state
 from runs.tokens import call_summary, tokens_from_json
 

@@ -1,8 +1,9 @@
-"""Celery tasks: thin wrappers; the work lives in runs.ingest and runs.maintenance."""
+"""Celery tasks: thin wrappers; the work lives in runs.ingest.inbox and runs.maintenance."""
 
 from celery import shared_task
 
-from runs import ingest, maintenance
+from runs import maintenance
+from runs.ingest import inbox as ingest
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

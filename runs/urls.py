@@ -1,8 +1,9 @@
 from django.urls import path, register_converter
 
-from runs import api, live_views, otlp_api
+from runs import api, otlp_api
 from runs.converters import RunIdConverter
 from runs.views import debug, detail, errors, openapi, runs
+from runs.views import live as live_views
 
 # Page URLs carry any run id, `/` included (runs/converters.py).
 register_converter(RunIdConverter, "run_id")
@@ -26,7 +27,7 @@ urlpatterns = [
     path("runs/health/", debug.health, name="health"),
     path("runs/health/batches/<int:batch_id>/retry/", debug.batch_retry_view, name="batch_retry"),
     path("runs/<run_id:run_id>/checklist/", debug.checklist, name="checklist"),
-    # Run detail (runs/views/detail.py, runs/live_views.py)
+    # Run detail (runs/views/detail.py, runs/views/live.py)
     path("runs/<run_id:run_id>/", detail.run_detail, name="detail"),
     path("runs/<run_id:run_id>/live", live_views.run_live, name="live"),
     # Errors (runs/views/errors.py)

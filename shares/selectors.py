@@ -11,8 +11,8 @@ from functools import partial
 from django.db import connection
 
 from runs.checklist import Checklist, run_checklist
-from runs.detail_selectors import run_for_detail
 from runs.models import LlmCall, Run, ToolSpan
+from runs.selectors.detail import run_for_detail
 from runs.views.debug import checklist_context, detail_url
 from shares.models import ShareLink
 from shares.redaction import Redactor, compile_project_patterns, declared_secret_names

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from runs.detail_selectors import run_for_detail
 from runs.presentation import Presentation
+from runs.selectors.detail import run_for_detail
 from runs.views.detail import DetailState, run_response
 from shares.models import ShareLink
 from shares.selectors import shared_checklist, shared_run

@@ -1,26 +1,12 @@
 """What /healthz reports: can Studio reach its database and broker."""
 
-import functools
 import time
 
 import redis
 from django.conf import settings
 from django.db import connection
 
-
-def redis_client(url: str | None = None) -> redis.Redis:
-    """A Redis client for REDIS_URL, which may be Celery's `redis+socket://` form.
-
-    One client (and connection pool) per URL and process.
-    """
-    return _client(url or settings.REDIS_URL)
-
-
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    if url.startswith("redis+socket://"):
-        url = "unix://" + url.removeprefix("redis+socket://")
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+from studio.redis import redis_client
 
 
 def check() -> dict:
@@ -54,7 +40,7 @@ def _check_broker() -> dict:
 def _pipeline_state() -> dict:
     """Pending ingest batches; filled in by the pipeline once it exists."""
     try:
-        from runs.selectors import pipeline_backlog
+        from runs.selectors.runs import pipeline_backlog
     except ImportError:
         return {}
     try:

@@ -18,7 +18,7 @@ from billing.prices import default_prices_create
 from runs.partitions import forget_known
 from runs.protocol import validate_event
 from studio.apikeys import apikey_create
-from studio.health import redis_client
+from studio.redis import redis_client
 from studio.services import member_set, organization_get_or_create, project_get_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -135,8 +135,8 @@ def apply_now(project, events: list[dict]):
     """Apply events in this process, through the same store-and-apply path as the worker."""
     from django.db import transaction
 
-    from runs.apply import ApplyResult
-    from runs.ingest import batch_apply, batch_store
+    from runs.ingest.apply import ApplyResult
+    from runs.ingest.inbox import batch_apply, batch_store
     from runs.models import IngestBatch
 
     parsed = [validate_event(e) for e in events]

@@ -14,8 +14,8 @@ from decimal import Decimal
 from django.db.models import DateTimeField, Expression, F, Func, QuerySet, Sum, Value
 from django.utils import timezone
 
+from runs.ingest.rollups import bucket_upper_ms
 from runs.models import DurationDaily, DurationHourly, UsageDaily, UsageHourly
-from runs.rollups import bucket_upper_ms
 from studio.models import Project
 
 ZERO = Decimal(0)

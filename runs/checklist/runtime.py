@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runs.checklist.base import Check, Link, RunBrief
 from runs.compare import RUNTIME_KEYS, code
-from runs.runstate import OOM_EXIT_CODE
+from runs.ingest.runstate import OOM_EXIT_CODE
 
 
 def check_runtime(

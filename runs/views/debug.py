@@ -31,10 +31,10 @@ from runs.compare import (
     run_comparison,
     runtime_differences,
 )
-from runs.detail_selectors import LOG_PAGE
-from runs.health_selectors import batch_get, ingest_health
-from runs.ingest import batch_retry
+from runs.ingest.inbox import batch_retry
 from runs.models import IngestBatch, Run
+from runs.selectors.detail import LOG_PAGE
+from runs.selectors.health import batch_get, ingest_health
 from runs.timeline import format_ms
 from studio.tenancy import can, require_capability
 

@@ -20,7 +20,10 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from billing.pricing import format_money
-from runs.detail_selectors import (
+from runs.ingest.runstate import OOM_EXIT_CODE
+from runs.models import LlmCall, Run
+from runs.presentation import MEMBER, Presentation
+from runs.selectors.detail import (
     FAILED_STATUSES,
     LOG_PAGE,
     STATUS_OF_TYPE,
@@ -35,9 +38,6 @@ from runs.detail_selectors import (
     span_after_action,
     span_get,
 )
-from runs.models import LlmCall, Run
-from runs.presentation import MEMBER, Presentation
-from runs.runstate import OOM_EXIT_CODE
 from runs.spans import span_state
 from runs.timeline import KINDS, LOG_LEVELS, format_ms, token_strip
 from runs.tokens import call_summary, tokens_from_json, ttft_ms

@@ -14,7 +14,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
 from runs import charts
-from runs.error_selectors import (
+from runs.models import ErrorGroup, Run
+from runs.protocol import TERMINAL_STATUSES
+from runs.selectors.errors import (
     ERROR_KINDS,
     ErrorFilters,
     ErrorRun,
@@ -24,9 +26,7 @@ from runs.error_selectors import (
     error_groups_page,
     error_trends,
 )
-from runs.models import ErrorGroup, Run
-from runs.protocol import TERMINAL_STATUSES
-from runs.selectors import FilterError, run_agent_names
+from runs.selectors.runs import FilterError, run_agent_names
 from runs.views.runs import STATUS_WORDS, run_href
 from studio.tenancy import require_capability
 

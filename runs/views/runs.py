@@ -16,7 +16,7 @@ from django_htmx.http import push_url
 from billing.pricing import format_money
 from runs.models import Run
 from runs.protocol import ENVIRONMENTS, TERMINAL_STATUSES
-from runs.selectors import (
+from runs.selectors.runs import (
     FilterError,
     RunFilters,
     StatusCounts,

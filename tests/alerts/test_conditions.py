@@ -11,7 +11,7 @@ from alerts.deliveries import deliveries_send_now
 from alerts.evaluation import alerts_evaluate
 from alerts.models import Incident, Rule
 from billing.models import ToolPrice, ToolUsageHourly
-from runs.ingest import batch_store
+from runs.ingest.inbox import batch_store
 from runs.models import ErrorGroup, IngestBatch
 from runs.protocol import validate_event
 from tests.conftest import T0, apply_now, ev

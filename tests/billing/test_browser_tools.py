@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from billing.models import ToolPrice
 from billing.services import ToolPriceData, tool_price_create
-from billing.tool_usage import tool_usage_rollup_write
+from runs.ingest.tool_usage import tool_usage_rollup_write
 from tests.billing.test_browser_usage import SHOTS, legend
 from tests.billing.test_usage_tools import tool_run
 from tests.conftest import apply_now, ev, log_in

@@ -22,10 +22,10 @@ from billing.models import (
     RevenueMonthly,
     RevenueWeekly,
 )
-from billing.revenue import agent_day_key
 from billing.selectors import RevenueFilters, revenue_summary
 from billing.selectors.revenue import range_plan
-from runs.rollups import month_key, week_key, week_of
+from runs.ingest.revenue import agent_day_key
+from runs.ingest.rollups import month_key, week_key, week_of
 from tests.conftest import apply_now, ev
 
 DAY = 86_400

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.selectors import UsageParams, histogram_percentile, usage_report
-from runs.rollups import bucket_upper_ms, duration_bucket
+from runs.ingest.rollups import bucket_upper_ms, duration_bucket
 from tests.conftest import T0, apply_now, ev
 
 D = Decimal

@@ -5,9 +5,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from billing import tool_usage
 from billing.models import ToolUsageDaily, ToolUsageHourly
-from billing.tool_usage import tool_usage_rollup_write
+from runs.ingest import tool_usage
+from runs.ingest.tool_usage import tool_usage_rollup_write
 from studio.sql import upsert_add
 from tests.conftest import T0, apply_now, ev
 

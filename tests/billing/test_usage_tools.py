@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.selectors import tool_days, tool_usage_report
 from billing.services import ToolPriceData, tool_price_create
-from billing.tool_usage import tool_usage_rollup_write
+from runs.ingest.tool_usage import tool_usage_rollup_write
 from tests.billing.test_views_billing import hours_ago, recent_run
 from tests.conftest import apply_now, ev
 

@@ -8,7 +8,7 @@ import pytest
 
 from billing.models import ToolPrice
 from billing.services import ToolPriceData, tool_price_create
-from billing.tool_usage import tool_usage_rollup_write
+from runs.ingest.tool_usage import tool_usage_rollup_write
 from tests.conftest import login
 
 D = Decimal

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from runs.health_selectors import ingest_health
-from runs.ingest import batch_apply
+from runs.ingest.inbox import batch_apply
 from runs.models import Event, IngestBatch, LlmCall, Run, ToolSpan
+from runs.selectors.health import ingest_health
 from tests.conftest import wait_for
 from tests.runs import charm_agents as agents
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from runs.ingest import batch_apply
+from runs.ingest.inbox import batch_apply
 from runs.maintenance import runs_flag_stalled
 from runs.models import ErrorGroup, Event, IngestBatch, LlmCall, Run, ToolSpan
 from tests.conftest import wait_for

@@ -12,9 +12,10 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.test import AsyncClient
 
-from runs import live, live_views
-from runs.detail_selectors import run_position
+from runs import live
 from runs.models import Run
+from runs.selectors.detail import run_position
+from runs.views import live as live_views
 from tests.conftest import apply_now, ev
 
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from billing.models import ModelPrice
-from runs.ingest import batch_apply
+from runs.ingest.inbox import batch_apply
 from runs.models import ErrorGroup, Event, IngestBatch, LlmCall, Run, ToolSpan, UsageDaily
 from tests.conftest import wait_for
 from tests.runs import otel_agents as agents

@@ -9,9 +9,9 @@ import time
 import pytest
 from django.db import connection
 
-from runs.ingest import batch_apply, batches_sweep, shard_of
+from runs.ingest.inbox import batch_apply, batches_sweep, shard_of
 from runs.models import IngestBatch, Run
-from studio.health import redis_client
+from studio.redis import redis_client
 from tests.conftest import ev, wait_for
 from tests.runs.test_apply import a_failed_run, snapshot
 

@@ -16,8 +16,8 @@ from django.db import connection
 
 from billing.models import ModelPrice
 from billing.services import RepriceScope, calls_reprice
+from runs.ingest.rollups import daily_key, regroup
 from runs.models import DurationDaily, DurationHourly, UsageDaily, UsageHourly
-from runs.rollups import daily_key, regroup
 from tests.conftest import apply_now, ev
 
 HOUR = 3600

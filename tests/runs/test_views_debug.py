@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from runs.health_selectors import group_rejections, rejection_reason
 from runs.models import IngestBatch
+from runs.selectors.health import group_rejections, rejection_reason
 from studio.tenancy import CAPABILITIES
 from tests.conftest import apply_now, ev, login
 
@@ -390,7 +390,7 @@ def test_health_with_nothing_received_teaches_how_to_send_events(owner_client):
 
 def test_a_developer_retries_a_failed_batch(batches, teammate, monkeypatch):
     sent = []
-    monkeypatch.setattr("runs.ingest.enqueue", sent.append)
+    monkeypatch.setattr("runs.ingest.inbox.enqueue", sent.append)
     failed, _ = batches
 
     response = login(teammate).post(f"/runs/health/batches/{failed.pk}/retry/")
@@ -407,7 +407,7 @@ def test_owners_and_developers_may_retry_batches():
 
 @pytest.mark.parametrize("role", ["support", "finance", "viewer"])
 def test_other_roles_cannot_retry_and_see_no_retry_button(batches, make_member, monkeypatch, role):
-    monkeypatch.setattr("runs.ingest.enqueue", lambda batch_id: None)
+    monkeypatch.setattr("runs.ingest.inbox.enqueue", lambda batch_id: None)
     member = login(make_member(role))
     failed, _ = batches
 
@@ -422,7 +422,7 @@ def test_other_roles_cannot_retry_and_see_no_retry_button(batches, make_member, 
 def test_retrying_follows_the_retry_batches_capability_not_manage_keys(
     batches, make_member, monkeypatch
 ):
-    monkeypatch.setattr("runs.ingest.enqueue", lambda batch_id: None)
+    monkeypatch.setattr("runs.ingest.inbox.enqueue", lambda batch_id: None)
     monkeypatch.setitem(CAPABILITIES, "retry_batches", frozenset({"support"}))
     monkeypatch.setitem(CAPABILITIES, "manage_keys", frozenset({"viewer"}))
     failed, _ = batches
@@ -439,7 +439,7 @@ def test_retrying_follows_the_retry_batches_capability_not_manage_keys(
 
 
 def test_retrying_another_organizations_batch_is_not_found(batches, owner_client, monkeypatch):
-    monkeypatch.setattr("runs.ingest.enqueue", lambda batch_id: None)
+    monkeypatch.setattr("runs.ingest.inbox.enqueue", lambda batch_id: None)
     _, foreign = batches
 
     assert owner_client.post(f"/runs/health/batches/{foreign.pk}/retry/").status_code == 404

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import ModelPrice
-from runs.detail_selectors import ROW_CAP
 from runs.models import Run
+from runs.selectors.detail import ROW_CAP
 from tests.conftest import apply_now, ev, login
 
 TRACEBACK = (
@@ -179,7 +179,7 @@ def test_the_selected_item_comes_from_the_url(owner_client, failed_run):
 
 
 def test_rows_past_the_cap_come_with_a_show_more_button(owner_client, project, monkeypatch):
-    monkeypatch.setattr("runs.detail_selectors.ROW_CAP", 3)
+    monkeypatch.setattr("runs.selectors.detail.ROW_CAP", 3)
     apply_now(project, a_failed_run())
     html = owner_client.get("/runs/run_1/").content.decode()
     assert 'id="rows-more"' in html and "?rows=2" in html

@@ -462,7 +462,7 @@ def test_the_page_makes_a_fixed_number_of_queries(
 
 
 def test_both_ways_of_counting_statuses_agree(project):
-    from runs.selectors import RunFilters, run_status_counts
+    from runs.selectors.runs import RunFilters, run_status_counts
 
     make_runs(
         project,

@@ -3,7 +3,7 @@
 import json
 
 from runs.models import IngestBatch
-from studio.health import redis_client
+from studio.redis import redis_client
 from tests.conftest import ev
 
 

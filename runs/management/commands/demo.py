@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from runs.demo import iter_demo_ndjson
-from runs.loader import load_lines, wait_applied
+from runs.ingest.loader import load_lines, wait_applied
 from runs.models import Run
 from studio.apikeys import apikey_create
 from studio.services import member_set, organization_get_or_create, project_get_or_create

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from runs.demo import running_run_events
-from runs.ingest import batch_store
+from runs.ingest.inbox import batch_store
 from runs.management.commands.demo import DEMO_ORG, DEMO_PROJECT
 from runs.protocol import validate_event
 from studio.models import Project

@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from runs.loader import load_lines, wait_applied
+from runs.ingest.loader import load_lines, wait_applied
 from runs.protocol import ENVIRONMENTS
 from studio.models import Project
 

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from runs.detail_selectors import run_for_detail
+from runs.selectors.detail import run_for_detail
 from shares.services import (
     DEFAULT_HOURS,
     may_revoke,

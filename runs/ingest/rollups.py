@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from runs.runstate import RunState
+from runs.ingest.runstate import RunState
 
 FAILED_STATUSES = frozenset({"failed", "timed_out", "validation_failed"})
 _BUCKET_BASE = 1.25  # each duration bucket is 25% wider than the one before

@@ -4,19 +4,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from types import SimpleNamespace
 
-from billing.prices import price_for
-from billing.pricing import Price, Usage, cost_of
+from billing.prices import Pricer
+from runs.ingest.rollups import Contribution, add_into, call_contribution
+from runs.ingest.runstate import RunState
 from runs.models import LlmCall, Run
 from runs.protocol import Event
-from runs.rollups import Contribution, add_into, call_contribution
-from runs.runstate import RunState
 from runs.tokens import call_summary, make_token, merge_tokens, tokens_from_json, tokens_to_json
 from studio.sql import insert_rows, model_defaults, update_rows
 
-Prices = tuple[list[Price], list[Price]]
 USAGE_TYPES = ("usage", "llm_call")  # the events that carry a call's token counts
 
 
@@ -36,7 +33,7 @@ def calls_apply(
     runs: list[Run],
     tokens: dict[str, list[Event]],
     usage: dict[str, list[Event]],
-    prices: Prices,
+    price: Pricer,
 ) -> dict[str, CallChange]:
     """Fold new tokens and usage events into the LLM calls of a batch's runs (keyed by
     run_id), in a fixed number of queries; add the results to each run's totals."""
@@ -59,8 +56,6 @@ def calls_apply(
         )
     }
     new_calls, updated = [], []
-    # A batch prices many calls of a few models on a day or two: look each up once.
-    price_of = cache(lambda model, day: price_for(prices, model, day))
     for key in sorted(wanted):
         run, call_tokens, call_usage = wanted[key]
         call = existing.get(key)
@@ -77,7 +72,7 @@ def calls_apply(
         for event in call_usage:
             if event.type == "llm_call":
                 _fold_whole_call(call, event)
-            change.usage.append(_fold_usage(call, event, price_of))
+            change.usage.append(_fold_usage(call, event, price))
     insert_rows(LlmCall, [vars(call) for call in new_calls])
     update_rows("runs_llmcall", _CALL_COLUMNS, [_call_row(call) for call in updated])
     for run in runs:
@@ -142,35 +137,30 @@ def _fold_tokens(call: LlmCall, events: list[Event]) -> int:
     return len(merged) - len(before)
 
 
-def _fold_usage(call: LlmCall, event: Event, price_of) -> dict:
+def _fold_usage(call: LlmCall, event: Event, price: Pricer) -> dict:
     data = event.data
-    usage = Usage(
-        input_tokens=data["input_tokens"],
-        output_tokens=data["output_tokens"],
-        cache_read_tokens=data.get("cache_read_tokens", 0),
-        cache_write_tokens=data.get("cache_write_tokens", 0),
-    )
-    price = price_of(data["model"], event.ts.date())
-    cost = cost_of(usage, price) if price else None
+    tokens = {
+        "input_tokens": data["input_tokens"],
+        "output_tokens": data["output_tokens"],
+        "cache_read_tokens": data.get("cache_read_tokens", 0),
+        "cache_write_tokens": data.get("cache_write_tokens", 0),
+    }
+    priced = price(data["model"], event.ts.date(), tokens)
+    cost = priced[0] if priced else None
     first_usage = call.usage_at is None
     call.model = data["model"]
     call.usage_at = min(call.usage_at, event.ts) if call.usage_at else event.ts
-    call.input_tokens += usage.input_tokens
-    call.output_tokens += usage.output_tokens
-    call.cache_read_tokens += usage.cache_read_tokens
-    call.cache_write_tokens += usage.cache_write_tokens
-    if price is not None and (first_usage or call.cost is not None):
+    for name, count in tokens.items():
+        setattr(call, name, getattr(call, name) + count)
+    if priced is not None and (first_usage or call.cost is not None):
         call.cost = (call.cost or Decimal(0)) + cost
-        call.price_id = price.id
+        call.price_id = priced[1]
     else:
         call.cost, call.price_id = None, None  # one unpriced part makes the call unpriced
     return {
         "usage_at": event.ts,
         "model": data["model"],
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_tokens": usage.cache_read_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
+        **tokens,
         "cost": cost,
         "first_usage": first_usage,
     }

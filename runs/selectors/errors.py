@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from runs.models import ErrorGroup, ErrorGroupDaily, ErrorOccurrence, Run
-from runs.selectors import FilterError
+from runs.selectors.runs import FilterError
 from studio.models import Project
 
 ERROR_KINDS = {"run": "Run crashes", "tool": "Tool errors"}

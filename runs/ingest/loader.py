@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from runs.ingest import batch_store
+from runs.ingest.inbox import batch_store
 from runs.models import IngestBatch
 from runs.protocol import BodyError, Rejection, parse_body
 from runs.protocol.charm import Carry

@@ -14,14 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from billing.prices import prices_load
-from billing.revenue import RevenueRollup, revenue_apply, revenue_rollups_write
-from billing.tool_usage import tool_usage_rollup_write
-from runs import calls, errors, spans_store
-from runs.models import Run
-from runs.protocol import Event
-from runs.protocol.codec import dumps_data
-from runs.rollups import (
+from billing.prices import usage_pricer
+from runs.ingest import calls, errors, spans
+from runs.ingest.revenue import RevenueRollup, revenue_apply, revenue_rollups_write
+from runs.ingest.rollups import (
     Contribution,
     add_into,
     daily_key,
@@ -31,7 +27,11 @@ from runs.rollups import (
     regroup,
     run_contribution,
 )
-from runs.runstate import RunState, StatusKey, fold_run, new_run_state
+from runs.ingest.runstate import RunState, StatusKey, fold_run, new_run_state
+from runs.ingest.tool_usage import tool_usage_rollup_write
+from runs.models import Run
+from runs.protocol import Event
+from runs.protocol.codec import dumps_data
 from studio.sql import bulk_cursor, insert_rows, update_rows, upsert_add
 
 _RUN_STATE_FIELDS = (
@@ -71,12 +71,11 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     for event in tokens:
         tokens_by_run[event.run_id].append(event)
 
-    prices = prices_load(organization_id)
     call_changes = calls.calls_apply(
         runs=list(runs.values()),
         tokens=tokens_by_run,
         usage={run: [e for e in evs if e.type in calls.USAGE_TYPES] for run, evs in by_run.items()},
-        prices=prices,
+        price=usage_pricer(organization_id),
     )
     usage_delta: Contribution = {}
     duration_delta: Contribution = {}
@@ -108,7 +107,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
         ],
         rollup=revenue_delta,
     )
-    spans_store.spans_apply(
+    spans.spans_apply(
         project_id=project_id, runs=list(runs.values()), events=by_run, created=created
     )
     changed = list(runs.values())

@@ -6,9 +6,9 @@ import json
 from collections import defaultdict
 from decimal import Decimal
 
+from runs.ingest.rollups import month_key, regroup, week_key
 from runs.models import Run
 from runs.protocol import Event
-from runs.rollups import month_key, regroup, week_key
 from studio.sql import bulk_cursor, upsert_add
 
 # (day, agent, customer, currency) → {"charges": …, "events": …}: what new events add.

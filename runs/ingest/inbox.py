@@ -10,13 +10,14 @@ import logging
 import zlib
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from runs import live
-from runs.apply import ApplyResult, events_apply
+from runs.ingest.apply import ApplyResult, events_apply
 from runs.models import IngestBatch
 from runs.partitions import ensure_partitions, known_partitions
 from runs.protocol import Event, Rejection, dumps_events, loads_events
@@ -79,10 +80,9 @@ def enqueue_all(batch_ids: list[int]) -> None:
 
 
 def enqueue(batch_id: int) -> None:
-    from runs.tasks import apply_batch  # the task module imports this one
-
     try:
-        apply_batch.delay(batch_id)
+        # Sent by name: the task module imports this one, not the other way round.
+        current_app.send_task("runs.tasks.apply_batch", args=(batch_id,))
     except Exception:
         # The batch is committed; the sweeper sends it again once the broker is back.
         logger.warning("could not send batch %s to the broker; the sweeper will", batch_id)

@@ -39,7 +39,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
-from runs.detail_selectors import (
+from runs.live import project_channel
+from runs.selectors.detail import (
     LiveState,
     live_state,
     run_for_detail,
@@ -47,7 +48,6 @@ from runs.detail_selectors import (
     run_position,
     run_timeline,
 )
-from runs.live import project_channel
 from runs.views.detail import header_context
 from studio.tenancy import can
 
