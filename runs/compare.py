@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 from django.db.models import Q
 
 from runs.models import LlmCall, Run, ToolSpan
-from runs.serializers import _events
+from runs.selectors.events import run_events
 from studio.models import Project
 
 StepKind = Literal["action", "llm", "tool", "error"]
@@ -313,7 +313,9 @@ def _runtime_value(value: Any) -> str | None:
 
 def step_events(run: Run, *, extra_types: Sequence[str] = ()) -> list[EventRow]:
     """The run's agent actions and crashes (plus ``extra_types``), in order: one query."""
-    return _events(run, types=[*STEP_EVENT_TYPES, *extra_types], after=None, limit=MAX_STEP_EVENTS)
+    return run_events(
+        run, types=[*STEP_EVENT_TYPES, *extra_types], after=None, limit=MAX_STEP_EVENTS
+    )
 
 
 def runs_spans_and_calls(

@@ -6,12 +6,12 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models.functions import Coalesce
 
 from runs.ingest.runstate import status_change
 from runs.models import LlmCall, Run, ToolSpan
 from runs.protocol import Event
+from runs.selectors.events import run_events
 from runs.selectors.runs import FilterError
 from runs.spans import span_state
 from runs.tokens import call_summary, tokens_from_json
@@ -106,7 +106,7 @@ def run_full(run: Run) -> dict:
 
 
 def status_history(run: Run) -> list[dict]:
-    rows = _events(run, types=list(STATUS_TYPES), after=None, limit=1000)
+    rows = run_events(run, types=list(STATUS_TYPES), after=None, limit=1000)
     history = []
     for event_id, ts, seq, type_, data in rows:
         status, message = status_change(
@@ -180,7 +180,7 @@ def _call(call: LlmCall) -> dict:
 def events_page(run: Run, *, types: list[str], cursor: str | None, limit: int) -> dict:
     """The run's stored events in order (ts, seq, event_id), by keyset."""
     after = _decode_cursor(cursor) if cursor else None
-    rows = _events(run, types=types or None, after=after, limit=limit + 1)
+    rows = run_events(run, types=types or None, after=after, limit=limit + 1)
     events = [
         {
             "event_id": event_id,
@@ -209,28 +209,3 @@ def _decode_cursor(cursor: str) -> tuple:
         raise FilterError(
             "cursor: not a cursor this list gave out; start again without it"
         ) from None
-
-
-def _events(run: Run, *, types: list[str] | None, after: tuple | None, limit: int) -> list:
-    """Stored events of a run, bounded by its first and last event time so PostgreSQL
-    reads only that run's day partitions."""
-    sql = [
-        "SELECT event_id, ts, seq, type, data FROM runs_event",
-        "WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s",
-    ]
-    params: list = [run.project_id, run.pk, run.first_event_at, run.last_event_at]
-    if types:
-        sql.append("AND type = ANY(%s)")
-        params.append(types)
-    if after:
-        sql.append("AND (ts, coalesce(seq, -1), event_id) > (%s, %s, %s)")
-        params.extend(after)
-    sql.append("ORDER BY ts, coalesce(seq, -1), event_id LIMIT %s")
-    params.append(limit)
-    with connection.cursor() as cursor:
-        cursor.execute(" ".join(sql), params)
-        rows = cursor.fetchall()
-    return [
-        (event_id, ts, seq, type_, json.loads(data) if isinstance(data, str) else data)
-        for event_id, ts, seq, type_, data in rows
-    ]

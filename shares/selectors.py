@@ -13,6 +13,7 @@ from django.db import connection
 from runs.checklist import Checklist, run_checklist
 from runs.models import LlmCall, Run, ToolSpan
 from runs.selectors.detail import run_for_detail
+from runs.selectors.events import RUN_EVENTS, run_bounds
 from runs.views.debug import checklist_context, detail_url
 from shares.models import ShareLink
 from shares.redaction import Redactor, compile_project_patterns, declared_secret_names
@@ -52,16 +53,13 @@ def _learnable_texts(run: Run, names: list[str]):
     yield from (json.dumps(value, default=str) for value in fields if value)
     words = [*names, *_LEARN_WORDS]
     pattern = "|".join(re.escape(word) for word in words)
-    sql = """
+    sql = f"""
         SELECT data::text FROM runs_event
-        WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s AND data::text ~* %s
-        LIMIT %s
+        WHERE {RUN_EVENTS} AND data::text ~* %(pattern)s
+        LIMIT %(limit)s
     """
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [run.project_id, run.pk, run.first_event_at, run.last_event_at, pattern, LEARN_EVENTS],
-        )
+        cursor.execute(sql, {**run_bounds(run), "pattern": pattern, "limit": LEARN_EVENTS})
         yield from (row[0] for row in cursor.fetchall())
     spans = ToolSpan.objects.filter(project_id=run.project_id, run=run).values_list(
         "input_str", "output", "error", "attributes"

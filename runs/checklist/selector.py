@@ -27,6 +27,7 @@ from runs.compare import (
     step_events,
 )
 from runs.models import Run, ToolSpan, ValidationReport
+from runs.selectors.events import EVENT_ORDER, RUN_EVENTS, run_bounds
 from studio.models import Project
 
 FAILED_STATUSES = ("failed", "timed_out", "validation_failed")
@@ -218,12 +219,11 @@ def _failure_time(run: Run, events: list[EventRow]) -> datetime | None:
     return crashes[-1] if crashes else run.status_ts or run.ended_at or run.last_event_at
 
 
-_LOG_WINDOW_SQL = """
+_LOG_WINDOW_SQL = f"""
 WITH logs AS (
-    SELECT ts, data, row_number() OVER (ORDER BY ts, coalesce(seq, -1), event_id) AS n
+    SELECT ts, data, row_number() OVER (ORDER BY {EVENT_ORDER}) AS n
     FROM runs_event
-    WHERE project_id = %(project)s AND run_pk = %(run)s AND type = 'log'
-      AND ts BETWEEN %(first)s AND %(last)s
+    WHERE {RUN_EVENTS} AND type = 'log'
 ), cut AS (
     SELECT (SELECT coalesce(max(n), 0) FROM logs WHERE ts <= %(failure)s) AS k,
            (SELECT count(*) FROM logs) AS total
@@ -244,10 +244,7 @@ def _log_window(run: Run, failure_at: datetime | None) -> LogWindow:
         cursor.execute(
             _LOG_WINDOW_SQL,
             {
-                "project": run.project_id,
-                "run": run.pk,
-                "first": run.first_event_at,
-                "last": run.last_event_at,
+                **run_bounds(run),
                 "failure": failure_at or run.last_event_at,
                 "before": LOG_LINES_BEFORE,
                 "after": LOG_LINES_AFTER,

@@ -10,6 +10,7 @@ from django.db import connection
 
 from runs.models import Run, ToolSpan
 from runs.protocol import Event
+from runs.selectors.events import RUNS_EVENTS, runs_bounds
 from runs.spans import ToolEvent, pair_tool_events
 from studio.sql import insert_rows
 
@@ -83,18 +84,9 @@ def _tool_events(project_id: int, runs: list[Run]) -> list[tuple[int, ToolEvent]
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT run_pk, event_id, ts, seq, type, data FROM runs_event
-            WHERE project_id = %s AND run_pk = ANY(%s) AND ts BETWEEN %s AND %s
-              AND type = ANY(%s)
-            """,
-            [
-                project_id,
-                sorted({run.pk for run in runs}),
-                min(run.first_event_at for run in runs),
-                max(run.last_event_at for run in runs),
-                list(TOOL_TYPES),
-            ],
+            f"SELECT run_pk, event_id, ts, seq, type, data FROM runs_event"
+            f" WHERE {RUNS_EVENTS} AND type = ANY(%(types)s)",
+            {**runs_bounds(project_id, runs), "types": list(TOOL_TYPES)},
         )
         rows = cursor.fetchall()
     return [(row[0], _tool_event(*row[1:])) for row in rows]

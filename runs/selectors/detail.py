@@ -26,7 +26,7 @@ from django.db.models.functions import Coalesce, Left
 
 from runs.models import Event, LlmCall, Run, ToolSpan
 from runs.presentation import AS_STORED, Redact
-from runs.serializers import _events
+from runs.selectors.events import EVENT_ORDER, RUN_EVENTS, run_bounds, run_events
 from runs.spans import span_state
 from runs.timeline import (
     LOG_LEVELS,
@@ -95,7 +95,7 @@ def run_timeline(
     applies to the rows' previews before they are cut short."""
     cap = cap or ROW_CAP
     limit = page * cap + 1
-    events = _events(run, types=list(INSTANT_TYPES), after=None, limit=limit)
+    events = run_events(run, types=list(INSTANT_TYPES), after=None, limit=limit)
     spans = _spans(run, limit, redact)
     calls = _calls(run, limit)
     start, end = run_axis_bounds(run)
@@ -293,22 +293,24 @@ def _log_buckets(
     span = max((end - start).total_seconds(), 0.001)
     sql = f"""
         SELECT bucket, count(*), max(rank),
-               (array_agg(event_id ORDER BY ts, coalesce(seq, -1), event_id))[1], min(ts),
+               (array_agg(event_id ORDER BY {EVENT_ORDER}))[1], min(ts),
                count(*) FILTER (WHERE rank = 0), count(*) FILTER (WHERE rank = 1),
                count(*) FILTER (WHERE rank = 2), count(*) FILTER (WHERE rank = 3),
                count(*) FILTER (WHERE rank = 4)
         FROM (
             SELECT event_id, ts, seq, {_LEVEL_RANK_SQL} AS rank,
-                   least(%s, floor(extract(epoch FROM ts - %s) / %s * %s))::int AS bucket
+                   least(%(last_bucket)s,
+                         floor(extract(epoch FROM ts - %(start)s) / %(span)s * %(buckets)s)
+                   )::int AS bucket
             FROM runs_event
-            WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s AND type = 'log'
+            WHERE {RUN_EVENTS} AND type = 'log'
         ) AS lines
         GROUP BY bucket ORDER BY bucket
     """
-    params = [
-        LOG_BUCKETS - 1, start, span, LOG_BUCKETS,
-        run.project_id, run.pk, run.first_event_at, run.last_event_at,
-    ]  # fmt: skip
+    params = {
+        **run_bounds(run),
+        "last_bucket": LOG_BUCKETS - 1, "start": start, "span": span, "buckets": LOG_BUCKETS,
+    }  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -326,7 +328,7 @@ def _log_buckets(
 
 def run_error_events(*, run: Run, limit: int = 5) -> list[dict]:
     """The run's `error` events (crashes), oldest first, with their tracebacks."""
-    rows = _events(run, types=["error"], after=None, limit=limit)
+    rows = run_events(run, types=["error"], after=None, limit=limit)
     return [
         {"event_id": event_id, "ts": ts, **(data.get("error") or {})}
         for event_id, ts, _seq, _type, data in rows
@@ -334,23 +336,6 @@ def run_error_events(*, run: Run, limit: int = 5) -> list[dict]:
 
 
 # ── One item, for the side pane ────────────────────────────────────────────────
-
-
-def event_get(*, run: Run, event_id: str) -> tuple | None:
-    """One stored event of the run: (event_id, ts, seq, type, data), or None."""
-    sql = """
-        SELECT event_id, ts, seq, type, data FROM runs_event
-        WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s AND event_id = %s
-        LIMIT 1
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [run.project_id, run.pk, run.first_event_at, run.last_event_at,
-                             event_id])  # fmt: skip
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    event_id, ts, seq, type_, data = row
-    return event_id, ts, seq, type_, json.loads(data) if isinstance(data, str) else data
 
 
 def span_get(*, run: Run, span_key: str) -> ToolSpan | None:
@@ -383,16 +368,13 @@ def call_get(*, run: Run, call_id: str) -> LlmCall | None:
 def log_line_number(*, run: Run, at: datetime, event_id: str | None = None) -> int:
     """The line number (from 1) of the log line `event_id` at `at`, or of the last line
     at or before `at` when no event id is given; 0 when there is none."""
-    sql = """
-        SELECT count(*) FROM runs_event
-        WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s AND type = 'log'
-    """
-    params: list = [run.project_id, run.pk, run.first_event_at, at]
+    sql = f"SELECT count(*) FROM runs_event WHERE {RUN_EVENTS} AND type = 'log'"
+    params = run_bounds(run, until=at)
     if event_id is not None:
-        sql += "AND (ts, coalesce(seq, -1), event_id) <= (SELECT ts, coalesce(seq, -1), event_id "
-        sql += "FROM runs_event WHERE project_id = %s AND run_pk = %s AND ts = %s "
-        sql += "AND event_id = %s LIMIT 1)"
-        params += [run.project_id, run.pk, at, event_id]
+        sql += f" AND ({EVENT_ORDER}) <= (SELECT {EVENT_ORDER} FROM runs_event"
+        sql += " WHERE project_id = %(project)s AND run_pk = %(run)s AND ts = %(last)s"
+        sql += " AND event_id = %(event_id)s LIMIT 1)"
+        params["event_id"] = event_id
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
@@ -452,13 +434,13 @@ def log_page(
     levels = tuple(level for level in LOG_LEVELS if level in levels)
     if set(levels) == set(LOG_LEVELS):
         levels = ()
-    filters, params = [], []
+    filters, params = [], {}
     if levels:
-        filters.append("coalesce(data->>'level', 'info') = ANY(%s)")
-        params.append(list(levels))
+        filters.append("coalesce(data->>'level', 'info') = ANY(%(levels)s)")
+        params["levels"] = list(levels)
     if q:
-        filters.append("data->>'message' ILIKE %s")
-        params.append("%" + _like_escape(q) + "%")
+        filters.append("data->>'message' ILIKE %(q)s")
+        params["q"] = "%" + _like_escape(q) + "%"
     where = ("WHERE " + " AND ".join(filters)) if filters else ""
     page = max(1, page)
     rows = _log_rows(run, where, params, per_page, (page - 1) * per_page)
@@ -489,35 +471,36 @@ def log_page(
 
 
 def _level_counts(run: Run) -> dict[str, int]:
-    sql = """
+    sql = f"""
         SELECT coalesce(data->>'level', 'info'), count(*) FROM runs_event
-        WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s AND type = 'log'
+        WHERE {RUN_EVENTS} AND type = 'log'
         GROUP BY 1
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run.project_id, run.pk, run.first_event_at, run.last_event_at])
+        cursor.execute(sql, run_bounds(run))
         return dict(cursor.fetchall())
 
 
-def _log_rows(run: Run, where: str, params: list, limit: int, offset: int) -> list[tuple]:
+def _log_rows(run: Run, where: str, params: dict, limit: int, offset: int) -> list[tuple]:
     sql = f"""
         SELECT line_no, event_id, ts, coalesce(data->>'level', 'info'), data->>'logger',
-               data->>'stream', left(data->>'message', %s),
-               length(data->>'message') > %s, count(*) OVER ()
+               data->>'stream', left(data->>'message', %(chars)s),
+               length(data->>'message') > %(chars)s, count(*) OVER ()
         FROM (
-            SELECT event_id, ts, data,
-                   row_number() OVER (ORDER BY ts, coalesce(seq, -1), event_id) AS line_no
+            SELECT event_id, ts, data, row_number() OVER (ORDER BY {EVENT_ORDER}) AS line_no
             FROM runs_event
-            WHERE project_id = %s AND run_pk = %s AND ts BETWEEN %s AND %s AND type = 'log'
+            WHERE {RUN_EVENTS} AND type = 'log'
         ) AS lines
         {where}
-        ORDER BY line_no LIMIT %s OFFSET %s
+        ORDER BY line_no LIMIT %(limit)s OFFSET %(offset)s
     """
-    all_params = [
-        LOG_MESSAGE_CHARS, LOG_MESSAGE_CHARS,
-        run.project_id, run.pk, run.first_event_at, run.last_event_at,
-        *params, limit, offset,
-    ]  # fmt: skip
+    all_params = {
+        **run_bounds(run),
+        **params,
+        "chars": LOG_MESSAGE_CHARS,
+        "limit": limit,
+        "offset": offset,
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, all_params)
         return cursor.fetchall()

@@ -28,7 +28,6 @@ from runs.selectors.detail import (
     LOG_PAGE,
     STATUS_OF_TYPE,
     call_get,
-    event_get,
     log_line_number,
     log_page,
     run_error_events,
@@ -38,6 +37,7 @@ from runs.selectors.detail import (
     span_after_action,
     span_get,
 )
+from runs.selectors.events import event_get
 from runs.spans import span_state
 from runs.timeline import KINDS, LOG_LEVELS, format_ms, token_strip
 from runs.tokens import call_summary, tokens_from_json, ttft_ms
