@@ -25,7 +25,7 @@ from billing.prices import price_for, prices_load
 from billing.pricing import Price, Usage, cost_of, normalize_model
 from billing.tool_pricing import ToolRate
 from runs.ingest.rollups import daily_key, hour_of, regroup
-from runs.models import LlmCall, Run, UsageHourly
+from runs.models import TOKEN_COUNTS, USAGE_SUMS, LlmCall, Run, UsageHourly
 from studio.models import Organization, Project
 from studio.sql import upsert_add
 
@@ -344,10 +344,8 @@ def _reprice_runs(run_ids: list[int], affected, prices, result: RepriceResult) -
         result.runs_changed += len(changed_runs)
 
 
-_ROLLUP_ZEROS = (
-    "runs", "failures", "finished", "duration_ms_sum", "llm_calls", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens",
-)  # fmt: skip
+# A re-price changes only cost and unpriced calls; the other sums are added as zero.
+_ROLLUP_ZEROS = tuple(name for name in USAGE_SUMS if name not in ("cost", "unpriced_calls"))
 
 
 def _rollup_add(rows: list[tuple]) -> None:
@@ -373,12 +371,7 @@ def _rollup_add(rows: list[tuple]) -> None:
 
 
 def _usage_of(call: LlmCall) -> Usage:
-    return Usage(
-        input_tokens=int(call.input_tokens),
-        output_tokens=int(call.output_tokens),
-        cache_read_tokens=int(call.cache_read_tokens),
-        cache_write_tokens=int(call.cache_write_tokens),
-    )
+    return Usage(**{name: int(getattr(call, name)) for name in TOKEN_COUNTS})
 
 
 def _merge(total: RepriceResult, part: RepriceResult) -> None:

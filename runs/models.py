@@ -316,6 +316,11 @@ class UsageSums(models.Model):
         abstract = True
 
 
+# The sums of a usage rollup row, and the token counts a run, a call and a rollup keep.
+USAGE_SUMS = tuple(field.name for field in UsageSums._meta.local_fields)
+TOKEN_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
 class UsageHourly(UsageSums):
     """Rollup per hour × agent × model × environment: what the usage page reads.
 

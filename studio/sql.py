@@ -38,36 +38,38 @@ def upsert_add(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: l
         )
 
 
-def update_rows(table: str, columns: dict[str, str], rows: list[tuple]) -> None:
-    """Update many rows of `table` in one statement, from typed arrays.
+def update_rows(model, rows: list, *, exclude: tuple[str, ...] = ()) -> None:
+    """UPDATE rows of `model` in one statement from typed arrays, matched by primary key.
 
-    `columns` maps column name to its SQL type, the first being the key (e.g.
-    {"id": "bigint", "status": "text", "inputs": "jsonb"}); each row gives values in
-    that order, jsonb ones as JSON text or None. Django's bulk_update builds a CASE
-    per column and row, which costs more than the work it does on a busy worker.
+    Every column is written but the key, generated ones and `exclude` (attribute names),
+    each taken from the row's attribute of that name: a model instance, or any object
+    with those attributes. Django's bulk_update builds a CASE per column and row, which
+    costs more than the work it does on a busy worker.
     """
     if not rows:
         return
-    names = list(columns)
-    key = names[0]
-    arrays = ", ".join(f"%b::{'text' if t == 'jsonb' else t}[]" for t in columns.values())
+    pk = model._meta.pk
+    columns = [c for c in _insert_columns(model) if c[0] not in exclude]
+    arrays = [[getattr(row, pk.attname) for row in rows]]
+    for attname, _, sql_type, is_json, _ in columns:
+        values = [getattr(row, attname) for row in rows]
+        if is_json:
+            values = [None if v is None else _JSON.encode(v).decode() for v in values]
+        elif sql_type.startswith("numeric"):  # a default 0 beside Decimals: one array type
+            values = [Decimal(v) if isinstance(v, int) else v for v in values]
+        arrays.append(values)
+    casts = ", ".join(f"%b::{t}[]" for t in (pk.cast_db_type(connection), *(c[2] for c in columns)))
+    aliases = ", ".join(f"c{n}" for n in range(len(arrays)))
     sets = ", ".join(
-        f"{name} = v.{name}::jsonb" if columns[name] == "jsonb" else f"{name} = v.{name}"
-        for name in names[1:]
+        f"{column} = v.c{n}::jsonb" if is_json else f"{column} = v.c{n}"
+        for n, (_, column, _, is_json, _) in enumerate(columns, start=1)
     )
     with bulk_cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) "
-            f"WHERE t.{key} = v.{key}",
-            [_column(rows, i, kind) for i, kind in enumerate(columns.values())],
+            f"UPDATE {model._meta.db_table} AS t SET {sets} FROM unnest({casts}) AS v({aliases}) "
+            f"WHERE t.{pk.column} = v.c0",
+            arrays,
         )
-
-
-def _column(rows: list[tuple], i: int, kind: str) -> list:
-    values = [row[i] for row in rows]
-    if kind == "numeric":  # a model's default 0 beside Decimals: one type per array
-        values = [Decimal(v) if isinstance(v, int) else v for v in values]
-    return values
 
 
 def insert_models(objs: list, *, ignore_conflicts: bool = False) -> None:

@@ -15,7 +15,7 @@ from django.db.models import DateTimeField, Expression, F, Func, QuerySet, Sum, 
 from django.utils import timezone
 
 from runs.ingest.rollups import bucket_upper_ms
-from runs.models import DurationDaily, DurationHourly, UsageDaily, UsageHourly
+from runs.models import TOKEN_COUNTS, DurationDaily, DurationHourly, UsageDaily, UsageHourly
 from studio.models import Project
 
 ZERO = Decimal(0)
@@ -75,12 +75,7 @@ class TokenRow:
 
     @property
     def tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_tokens
-            + (self.cache_write_tokens)
-        )
+        return sum(getattr(self, name) for name in TOKEN_COUNTS)
 
 
 @dataclass
@@ -220,10 +215,7 @@ def usage_report(
     )
 
 
-_TOKEN_SUMS = (
-    "llm_calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "cost", "unpriced_calls",
-)  # fmt: skip
+_TOKEN_SUMS = ("llm_calls", *TOKEN_COUNTS, "cost", "unpriced_calls")
 
 
 @dataclass(frozen=True)

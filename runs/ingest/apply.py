@@ -9,9 +9,8 @@ The order of work inside the transaction:
    row, and move the rollups by the difference each run's contribution made.
 """
 
-import json
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 from billing.prices import usage_pricer
@@ -29,18 +28,17 @@ from runs.ingest.rollups import (
 )
 from runs.ingest.runstate import RunState, StatusKey, fold_run, new_run_state
 from runs.ingest.tool_usage import tool_usage_rollup_write
-from runs.models import Run
+from runs.models import USAGE_SUMS, Run
 from runs.protocol import Event
 from runs.protocol.codec import dumps_data
 from studio.sql import bulk_cursor, insert_rows, update_rows, upsert_add
 
-_RUN_STATE_FIELDS = (
-    "agent_name", "agent_version", "environment", "status", "status_message",
-    "has_run_start", "started_at", "ended_at", "first_event_at", "last_event_at",
-    "inputs", "outputs", "input_fingerprint", "runtime", "config", "error_type",
-    "error_message", "event_count", "tool_calls", "tool_errors", "output_format",
-    "exit_code", "state", "thread_id", "next_step", "artifacts", "tool_usage",
-)  # fmt: skip
+# The run columns a RunState holds: its fields that are Run columns, bar the run id.
+_RUN_STATE_FIELDS = tuple(
+    f.name
+    for f in fields(RunState)
+    if f.name != "run_id" and f.name in {c.attname for c in Run._meta.concrete_fields}
+)
 
 
 @dataclass
@@ -111,7 +109,7 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
         project_id=project_id, runs=list(runs.values()), events=by_run, created=created
     )
     changed = list(runs.values())
-    update_rows("runs_run", _RUN_COLUMNS, [_run_row(run) for run in changed])
+    update_rows(Run, changed, exclude=("project_id", "run_id"))
     # Every rollup is written once per batch, table after table in one order and each
     # table's rows sorted by key: workers lock rollup rows in the same order.
     _upsert_usage(project_id, nonzero(usage_delta))
@@ -119,37 +117,6 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     revenue_rollups_write(project_id=project_id, daily=revenue_delta)
     tool_usage_rollup_write(project_id=project_id, delta=tool_delta, hourly=tool_hourly)
     return result
-
-
-# Every column the apply step may change, with its SQL type, for one bulk UPDATE.
-_RUN_COLUMNS = {
-    "id": "bigint", "agent_name": "text", "agent_version": "text", "environment": "text",
-    "status": "text", "status_message": "text", "has_run_start": "boolean",
-    "started_at": "timestamptz", "ended_at": "timestamptz", "first_event_at": "timestamptz",
-    "last_event_at": "timestamptz", "inputs": "jsonb", "outputs": "jsonb",
-    "input_fingerprint": "text", "runtime": "jsonb", "config": "jsonb", "error_type": "text",
-    "error_message": "text", "event_count": "integer", "tool_calls": "integer",
-    "tool_errors": "integer", "status_terminal": "boolean", "status_ts": "timestamptz",
-    "status_seq": "bigint", "status_event_id": "text", "duration_ms": "bigint",
-    "stalled": "boolean", "error_group_id": "bigint", "llm_calls": "integer",
-    "token_count": "bigint", "input_tokens": "bigint", "output_tokens": "bigint",
-    "cache_read_tokens": "bigint", "cache_write_tokens": "bigint", "cost": "numeric",
-    "unpriced_calls": "integer", "revenue": "jsonb", "status_rank": "smallint",
-    "output_format": "text", "exit_code": "integer", "state": "jsonb", "thread_id": "text",
-    "next_step": "text", "artifacts": "jsonb", "tool_usage": "jsonb",
-}  # fmt: skip
-
-
-def _run_row(run: Run) -> tuple:
-    return tuple(
-        _json_or_none(getattr(run, name)) if kind == "jsonb" else getattr(run, name)
-        for name, kind in _RUN_COLUMNS.items()
-    )
-
-
-def _json_or_none(value: object) -> str | None:
-    # None stays SQL NULL, as Django stores it for a nullable JSONField.
-    return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
 def _unique(events: list[Event]) -> list[Event]:
@@ -356,19 +323,13 @@ def _move_tool_usage(
             hourly[(hour, state.agent_name, state.environment, tool)] += sign * count
 
 
-_USAGE_FIELDS = (
-    "runs", "failures", "finished", "duration_ms_sum", "llm_calls", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "unpriced_calls",
-)  # fmt: skip
-
-
 def _upsert_usage(project_id: int, delta: Contribution) -> None:
     """Add the hourly delta into `UsageHourly`, and the same regrouped per day into
     `UsageDaily`: the daily table stays the sum of the hourly one."""
     keys = ("agent_name", "model", "environment")
-    _upsert("runs_usagehourly", ("hour", *keys), _USAGE_FIELDS, project_id, delta)
+    _upsert("runs_usagehourly", ("hour", *keys), USAGE_SUMS, project_id, delta)
     daily = regroup(delta, daily_key)
-    _upsert("runs_usagedaily", ("day", *keys), _USAGE_FIELDS, project_id, daily)
+    _upsert("runs_usagedaily", ("day", *keys), USAGE_SUMS, project_id, daily)
 
 
 def _upsert_durations(project_id: int, delta: Contribution) -> None:

@@ -1,6 +1,5 @@
 """LLM calls: streamed tokens fold into one row per call; usage events add tokens and cost."""
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -9,7 +8,7 @@ from types import SimpleNamespace
 from billing.prices import Pricer
 from runs.ingest.rollups import Contribution, add_into, call_contribution
 from runs.ingest.runstate import RunState
-from runs.models import LlmCall, Run
+from runs.models import TOKEN_COUNTS, LlmCall, Run
 from runs.protocol import Event
 from runs.tokens import call_summary, make_token, merge_tokens, tokens_from_json, tokens_to_json
 from studio.sql import insert_rows, model_defaults, update_rows
@@ -74,32 +73,10 @@ def calls_apply(
                 _fold_whole_call(call, event)
             change.usage.append(_fold_usage(call, event, price))
     insert_rows(LlmCall, [vars(call) for call in new_calls])
-    update_rows("runs_llmcall", _CALL_COLUMNS, [_call_row(call) for call in updated])
+    update_rows(LlmCall, updated, exclude=("project_id", "run_id", "call_id"))
     for run in runs:
         _add_run_totals(run, changes[run.run_id])
     return changes
-
-
-_CALL_COLUMNS = {
-    "id": "bigint", "model": "text", "tokens": "jsonb", "text": "text", "token_count": "integer",
-    "first_token_at": "timestamptz", "last_token_at": "timestamptz", "usage_at": "timestamptz",
-    "input_tokens": "bigint", "output_tokens": "bigint", "cache_read_tokens": "bigint",
-    "cache_write_tokens": "bigint", "cost": "numeric", "price_id": "bigint",
-    "started_at": "timestamptz", "ended_at": "timestamptz", "prompt": "jsonb",
-    "details": "jsonb",
-}  # fmt: skip
-
-
-def _call_row(call: LlmCall) -> tuple:
-    return tuple(
-        _jsonb(getattr(call, name)) if kind == "jsonb" else getattr(call, name)
-        for name, kind in _CALL_COLUMNS.items()
-    )
-
-
-def _jsonb(value: object) -> str | None:
-    # None stays SQL NULL, as Django stores it for a nullable JSONField.
-    return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
 def _fold_whole_call(call: LlmCall, event: Event) -> None:
@@ -139,12 +116,7 @@ def _fold_tokens(call: LlmCall, events: list[Event]) -> int:
 
 def _fold_usage(call: LlmCall, event: Event, price: Pricer) -> dict:
     data = event.data
-    tokens = {
-        "input_tokens": data["input_tokens"],
-        "output_tokens": data["output_tokens"],
-        "cache_read_tokens": data.get("cache_read_tokens", 0),
-        "cache_write_tokens": data.get("cache_write_tokens", 0),
-    }
+    tokens = {name: data.get(name, 0) for name in TOKEN_COUNTS}  # cache counts may be left out
     priced = price(data["model"], event.ts.date(), tokens)
     cost = priced[0] if priced else None
     first_usage = call.usage_at is None
@@ -160,7 +132,7 @@ def _fold_usage(call: LlmCall, event: Event, price: Pricer) -> dict:
     return {
         "usage_at": event.ts,
         "model": data["model"],
-        **tokens,
+        "tokens": tokens,
         "cost": cost,
         "first_usage": first_usage,
     }
@@ -169,10 +141,8 @@ def _fold_usage(call: LlmCall, event: Event, price: Pricer) -> dict:
 def _add_run_totals(run: Run, change: CallChange) -> None:
     run.token_count += change.new_tokens
     for part in change.usage:
-        run.input_tokens += part["input_tokens"]
-        run.output_tokens += part["output_tokens"]
-        run.cache_read_tokens += part["cache_read_tokens"]
-        run.cache_write_tokens += part["cache_write_tokens"]
+        for name in TOKEN_COUNTS:
+            setattr(run, name, getattr(run, name) + part["tokens"][name])
         if part["cost"] is None:
             run.unpriced_calls += int(part["first_usage"])
         else:
@@ -204,10 +174,7 @@ def _call_part(call: LlmCall) -> dict:
     return {
         "usage_at": call.usage_at,
         "model": call.model,
-        "input_tokens": call.input_tokens,
-        "output_tokens": call.output_tokens,
-        "cache_read_tokens": call.cache_read_tokens,
-        "cache_write_tokens": call.cache_write_tokens,
+        "tokens": {name: getattr(call, name) for name in TOKEN_COUNTS},
         "cost": call.cost,
         "first_usage": True,
     }
@@ -219,10 +186,7 @@ def _contribution(part: dict, state: RunState) -> Contribution:
         agent_name=state.agent_name,
         model=part["model"],
         environment=state.environment,
-        input_tokens=part["input_tokens"],
-        output_tokens=part["output_tokens"],
-        cache_read_tokens=part["cache_read_tokens"],
-        cache_write_tokens=part["cache_write_tokens"],
+        tokens=part["tokens"],
         cost=part["cost"],
     )
     if not part["first_usage"]:  # a second usage event of a call is not another call

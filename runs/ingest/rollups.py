@@ -87,10 +87,7 @@ def call_contribution(
     agent_name: str,
     model: str,
     environment: str,
-    input_tokens: int,
-    output_tokens: int,
-    cache_read_tokens: int,
-    cache_write_tokens: int,
+    tokens: dict[str, int],
     cost: Decimal | None,
 ) -> Contribution:
     """What one LLM call's usage adds to the usage rollup."""
@@ -98,10 +95,7 @@ def call_contribution(
     return {
         key: {
             "llm_calls": 1,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_read_tokens": cache_read_tokens,
-            "cache_write_tokens": cache_write_tokens,
+            **tokens,
             "cost": cost if cost is not None else Decimal(0),
             "unpriced_calls": int(cost is None),
         }
