@@ -28,6 +28,7 @@ from django.urls import reverse
 from alerts.models import Kind, Rule
 from billing.models import RevenueAgentDaily, ToolUsageHourly
 from billing.prices import tool_prices_load
+from billing.pricing import format_money
 from billing.tool_pricing import tool_use_cost
 from runs.ingest.rollups import hour_of
 from runs.models import ErrorGroup, IngestBatch, Run, UsageHourly
@@ -185,7 +186,7 @@ def refunds(rule: Rule, now: datetime) -> list[Finding]:
             findings.append(
                 Finding(
                     key=f"currency:{currency}",
-                    title=f"Refunds today {amount:.2f} {currency} {_scope(rule)}",
+                    title=f"Refunds today {format_money(amount, currency)} {_scope(rule)}",
                     summary=f"Above the threshold of {_num(rule.threshold)} {currency} for {day}",
                     link=_revenue_link(rule, day, currency),
                     context={"refunds": str(amount), "currency": currency, "day": str(day)},

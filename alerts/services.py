@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from alerts.models import Channel, Kind, Rule
+from billing.currencies import minor_units
 from runs.protocol import ENVIRONMENTS
 from studio.models import Project
 
@@ -64,8 +65,8 @@ def rule_fields(
     if environment and environment not in ENVIRONMENTS:
         raise ValueError(f"environment: use one of {', '.join(ENVIRONMENTS)}")
     currency = currency.strip().upper()
-    if currency and (len(currency) != 3 or not currency.isalpha()):
-        raise ValueError("currency: a 3-letter code like USD")
+    if currency and minor_units(currency) is None:
+        raise ValueError(f"currency: {currency!r} is not an ISO 4217 currency; like USD")
     return {
         "name": (name.strip() or Kind(kind).label)[:200],
         "threshold": _threshold(threshold, defaults["threshold"]),

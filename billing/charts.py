@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
+from billing.currencies import display_places
+
 MAX_SERIES = 7  # more groups than this are summed into "Other"
 OTHER = "Other"
 SERIES_COLOURS = tuple(f"var(--series-{i})" for i in range(1, MAX_SERIES + 1))
@@ -137,7 +139,7 @@ def revenue_bars(
     currency: str,
 ) -> dict:
     """Gross up, refunds and credits down, net as a line: one currency only."""
-    fmt = f"%{{y:,.2f}} {_label(currency)}"
+    fmt = f"%{{y:,.{display_places(currency)}f}} {_label(currency)}"
     days = _x(x)
     traces = [
         _money_bar("Gross", days, gross, "var(--green)", fmt),

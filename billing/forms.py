@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
+from billing.currencies import minor_units
 from billing.models import ModelPrice
 from billing.selectors import decimal_text
 from billing.services import PriceData, PriceError, ToolPriceData
@@ -112,9 +113,12 @@ class ToolPriceForm(forms.Form):
 
     def clean_currency(self) -> str:
         try:
-            return normalize_currency(self.cleaned_data["currency"])
+            code = normalize_currency(self.cleaned_data["currency"])
         except ValueError:
             raise forms.ValidationError("3 letters, like USD.") from None
+        if minor_units(code) is None:
+            raise forms.ValidationError(f"{code} is not an ISO 4217 currency; like USD or EUR.")
+        return code
 
     def tool_price_data(self) -> ToolPriceData:
         data = self.cleaned_data

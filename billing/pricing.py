@@ -16,6 +16,8 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fnmatch import fnmatchcase
 from typing import Literal
 
+from billing.currencies import display_places, quantum
+
 MatchKind = Literal["exact", "prefix", "glob"]
 
 TOKENS_PER_PRICE_UNIT = 1_000_000
@@ -298,21 +300,34 @@ def money(amount: Decimal, places: int = 2) -> Decimal:
 def format_money(amount: Decimal, currency: str) -> str:
     """Format an amount for display as "1,234.56 USD": the number, then the currency code.
 
-    Amounts are shown with 2 decimals and thousands separators ("-12.50 EUR").
-    A nonzero amount under 0.01 would show as 0.00, so it is shown with up to
+    Amounts are shown with the currency's ISO 4217 minor units and thousands separators
+    ("-12.50 EUR", "1,234 JPY", "1.500 KWD"; 2 places for a code ISO does not know).
+    A nonzero amount under one minor unit would show as 0.00, so it is shown with up to
     4 significant digits instead, trailing zeros dropped ("0.0042 USD",
     "0.000123 USD"). Rounding is half away from zero.
     """
     _require_decimal(amount, "amount")
+    places = display_places(currency)
     if amount.is_zero():
-        return f"{money(abs(amount)):,.2f} {currency}"
-    if abs(amount) >= Decimal("0.01"):
-        return f"{money(amount):,.2f} {currency}"
-    # Places needed for 4 significant digits: adjusted() is the exponent of the
-    # leading digit, -3 for 0.0042, so 3 + 4 = 7 places.
-    places = SMALL_AMOUNT_SIGNIFICANT_DIGITS - 1 - amount.adjusted()
-    text = f"{money(amount, places):f}".rstrip("0").rstrip(".")
-    return f"{text} {currency}"
+        amount = abs(amount)
+    elif abs(amount) < quantum(currency):
+        # Places needed for 4 significant digits: adjusted() is the exponent of the
+        # leading digit, -3 for 0.0042, so 3 + 4 = 7 places.
+        places = SMALL_AMOUNT_SIGNIFICANT_DIGITS - 1 - amount.adjusted()
+        text = f"{money(amount, places):f}".rstrip("0").rstrip(".")
+        return f"{text} {currency}"
+    return f"{money(amount, places):,.{places}f} {currency}"
+
+
+def exact_amount(amount: Decimal, currency: str) -> str:
+    """An exact amount as text, as in the CSV: at least the currency's minor units,
+    no trailing zeros beyond them: 12.500000 USD → "12.50", 1234.000000 JPY → "1234",
+    1.5 KWD → "1.500", 0.333333 USD → "0.333333". Never through float."""
+    _require_decimal(amount, "amount")
+    text = format(abs(amount) if amount.is_zero() else amount.normalize(), "f")
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.ljust(display_places(currency), "0")
+    return f"{whole}.{fraction}" if fraction else whole
 
 
 __all__ = [
@@ -321,6 +336,7 @@ __all__ = [
     "Price",
     "Usage",
     "cost_of",
+    "exact_amount",
     "find_price",
     "format_money",
     "money",

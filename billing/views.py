@@ -21,7 +21,7 @@ from django_htmx.http import push_url
 
 from billing import charts
 from billing.forms import PriceForm, ToolPriceForm
-from billing.pricing import normalize_model
+from billing.pricing import exact_amount, normalize_model
 from billing.selectors import (
     CSV_HEADER,
     PERIODS,
@@ -35,7 +35,6 @@ from billing.selectors import (
     ToolUsageReport,
     UsageParams,
     UsageReport,
-    decimal_text,
     filled_periods,
     price_get,
     price_table,
@@ -203,7 +202,7 @@ def _csv_lines(rows: Iterable[tuple]) -> Iterator[str]:
     yield writer.writerow(CSV_HEADER)
     for ts, kind, amount, currency, *texts in rows:
         cells = (_cell(text or "") for text in texts)  # customer, agent, ids
-        yield writer.writerow((_utc(ts), kind, decimal_text(amount), currency, *cells))
+        yield writer.writerow((_utc(ts), kind, exact_amount(amount, currency), currency, *cells))
 
 
 def _utc(ts: datetime) -> str:

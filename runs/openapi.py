@@ -8,6 +8,8 @@ that every `/api/v1/` URL is in it, and that real responses match it.
 Served at `GET /api/v1/openapi.json` by `runs.views.openapi`.
 """
 
+from billing.currencies import CODES as CURRENCY_CODES
+from billing.currencies import ISO_4217_PUBLISHED, MINOR_UNITS
 from runs.protocol import (
     _JSON_TYPES,
     _NDJSON_TYPES,
@@ -72,6 +74,31 @@ def _object(properties: dict, required: tuple[str, ...] = (), *, closed: bool = 
 
 def _case_insensitive(words: tuple[str, ...]) -> str:
     return "^(?:" + "|".join("".join(f"[{c}{c.upper()}]" for c in w) for w in words) + ")$"
+
+
+def _currency_pattern(codes) -> str:
+    return _case_insensitive(tuple(code.lower() for code in codes))
+
+
+def _amounts_in_minor_units() -> list[dict]:
+    """Per number of minor units: an amount in those currencies has no more decimals
+    (trailing zeros aside, 6 places in all at most)."""
+    by_units: dict[int, list[str]] = {}
+    for code in CURRENCY_CODES:
+        by_units.setdefault(MINOR_UNITS[code], []).append(code)
+    rules = []
+    for units, codes in sorted(by_units.items()):
+        places = r"\.0{1,6}" if units == 0 else rf"\.[0-9]{{1,{units}}}0{{0,{6 - units}}}"
+        rules.append(
+            {
+                "if": {
+                    "properties": {"currency": {"pattern": _currency_pattern(codes)}},
+                    "required": ["currency"],
+                },
+                "then": {"properties": {"amount": {"pattern": rf"^0*[0-9]{{1,12}}({places})?$"}}},
+            }
+        )
+    return rules
 
 
 ANY_JSON = {"description": "Any JSON value."}
@@ -301,15 +328,19 @@ EVENT_DATA: dict[str, dict] = {
             "kind": {"enum": list(REVENUE_KINDS)},
             "amount": _string(
                 pattern=r"^0*[0-9]{1,12}(\.[0-9]{1,6})?$",
-                description="A decimal string, at most 6 decimal places, under 10^12, never "
-                "negative: the kind says which way the money moves. A JSON number is "
-                "rejected (floats lose cents).",
+                description="A decimal string under 10^12, never negative (the kind says "
+                "which way the money moves), with no more decimals than the currency's ISO "
+                '4217 minor units: "1234" JPY, "12.50" USD, "1.500" KWD ("12.5" JPY is '
+                "rejected; trailing zeros do not count). Stored in the minor units: "
+                '"7" USD is kept as "7.00". A JSON number is rejected (floats lose cents).',
                 examples=["12.50"],
             ),
             "currency": _string(
-                pattern="^[A-Za-z]{3}$",
-                description="ISO 4217 code; stored in upper case.",
-                examples=["USD"],
+                pattern=_currency_pattern(CURRENCY_CODES),
+                description=f"An ISO 4217 currency code (the table published "
+                f"{ISO_4217_PUBLISHED}), in any case; stored in upper case. Codes that are "
+                "not money (XAU, XDR, XTS, XXX...: no minor units) are rejected.",
+                examples=["USD", "JPY", "KWD"],
             ),
             "customer": _nullable(_string(0, 200)),
             "external_id": _nullable(
@@ -322,6 +353,7 @@ EVENT_DATA: dict[str, dict] = {
         },
         ("kind", "amount", "currency"),
         closed=False,
+        allOf=_amounts_in_minor_units(),
     ),
     "artifact": _object(
         {

@@ -8,7 +8,7 @@ from django import template
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
-from billing.pricing import format_money
+from billing.pricing import exact_amount, format_money
 from billing.selectors import decimal_text
 
 register = template.Library()
@@ -16,8 +16,8 @@ register = template.Library()
 
 @register.filter
 def money(amount: Decimal | None, currency: str = "USD") -> SafeString | str:
-    """1234.5 → "1,234.50 USD" with the exact amount on hover; tiny amounts keep 4
-    significant digits ("0.0042 USD").
+    """1234.5 → "1,234.50 USD" with the exact amount on hover, in the currency's minor
+    units ("1,234 JPY", "1.500 KWD"); tiny amounts keep 4 significant digits ("0.0042 USD").
 
     Every part is escaped as `format_html` would (Django's escape is the standard
     library's), without its per-argument overhead: a revenue page shows ~1,500 amounts."""
@@ -26,15 +26,18 @@ def money(amount: Decimal | None, currency: str = "USD") -> SafeString | str:
     number, _, code = format_money(amount, currency).rpartition(" ")
     code = escape(code)
     return mark_safe(  # noqa: S308 — every interpolated part is escaped just above
-        f'<span class="money" title="{escape(decimal_text(amount))} {code}">'
+        f'<span class="money" title="{escape(exact_amount(amount, currency))} {code}">'
         f'{escape(number)}<span class="money__ccy">{code}</span></span>'
     )
 
 
 @register.filter
-def exact(amount: Decimal | None) -> str:
-    """The exact amount as text (as in the CSV): 12.500000 → "12.50"."""
-    return "" if amount is None else decimal_text(amount)
+def exact(amount: Decimal | None, currency: str | None = None) -> str:
+    """The exact amount as text (as in the CSV): 12.500000 → "12.50"; with a currency,
+    in its minor units: `{{ amount|exact:"JPY" }}` → "1234"."""
+    if amount is None:
+        return ""
+    return decimal_text(amount) if currency is None else exact_amount(amount, currency)
 
 
 @register.filter

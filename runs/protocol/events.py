@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NoReturn
 
+from billing.currencies import MINOR_UNITS, NOT_MONEY, decimal_places, quantum
 from runs.protocol.codec import _format_ts, _utc_now
 from runs.protocol.describe import _describe, _show
 from runs.protocol.storable import _check_size, _check_storable
@@ -379,7 +380,7 @@ def _use_count(data: dict) -> int:
     _fail("data.count", "a whole number from 1 to 10^9", value)
 
 
-def _amount(data: dict) -> str:
+def _amount(data: dict) -> Decimal:
     value = data.get("amount", _MISSING)
     if type(value) is str and _DECIMAL_TEXT.fullmatch(value):
         dot = value.find(".")
@@ -388,7 +389,7 @@ def _amount(data: dict) -> str:
         amount = Decimal(value)
         if amount >= _MAX_AMOUNT:
             raise EventError(f"data.amount: expected less than 10^12, got {_show(value)}")
-        return str(amount)
+        return amount
     if type(value) is int or type(value) is float:
         raise EventError(
             f'data.amount: expected a decimal string like "12.50", got number {_show(value)}; '
@@ -405,8 +406,27 @@ def _amount(data: dict) -> str:
 def _currency(data: dict) -> str:
     value = data.get("currency", _MISSING)
     if type(value) is str and len(value) == 3 and value.isascii() and value.isalpha():
-        return value.upper()
-    _fail("data.currency", 'a 3-letter ISO 4217 code like "USD"', value)
+        code = value.upper()
+        if code in MINOR_UNITS:
+            return code
+        if code in NOT_MONEY:
+            raise EventError(
+                f"data.currency: {code} is an ISO 4217 code with no minor units (a metal, "
+                "fund or test code, not money); send the currency the money moved in"
+            )
+    _fail("data.currency", 'an ISO 4217 currency code like "USD"', value)
+
+
+def _money(data: dict) -> dict:
+    """The amount and its currency; the amount in the currency's minor units
+    ("7" USD → "7.00", "1.00" JPY → "1"), never with more decimals than it has."""
+    amount = _amount(data)
+    currency = _currency(data)
+    units = MINOR_UNITS[currency]
+    if decimal_places(amount) > units:
+        has = "no minor units" if units == 0 else f"{units} decimal places (ISO 4217 minor units)"
+        raise EventError(f"data.amount: {currency} has {has}; got {_show(data['amount'])}")
+    return {"amount": str(amount.quantize(quantum(currency))), "currency": currency}
 
 
 _NORMALIZERS = {
@@ -469,8 +489,7 @@ _NORMALIZERS = {
     },
     "revenue": lambda data: {
         "kind": _choice(data, "kind", "data.kind", REVENUE_KINDS),
-        "amount": _amount(data),
-        "currency": _currency(data),
+        **_money(data),
         "customer": _optional_string(data, "customer", "data.customer", max_len=200),
         "external_id": _optional_string(data, "external_id", "data.external_id", max_len=200),
         "refund_of": _optional_string(data, "refund_of", "data.refund_of", max_len=200),

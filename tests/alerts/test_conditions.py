@@ -4,12 +4,14 @@ not, and where the notification links."""
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from django.db import transaction
 from django.utils import timezone
 
 from alerts.deliveries import deliveries_send_now
 from alerts.evaluation import alerts_evaluate
 from alerts.models import Incident, Rule
+from alerts.services import rule_fields
 from billing.models import ToolPrice, ToolUsageHourly
 from runs.ingest.inbox import batch_store
 from runs.models import ErrorGroup, IngestBatch
@@ -157,6 +159,22 @@ def test_refunds_above_the_day_threshold_fire_per_currency(project, add_rule, ow
     today = timezone.now().date().isoformat()
     assert incident.link == f"/revenue/?from={today}&to={today}&currency=USD&kind=refund"
     assert owner_client.get(incident.link).status_code == 200
+
+
+def test_refunds_in_yen_are_told_in_whole_yen(project, add_rule):
+    add_rule("refunds", threshold="10000", currency="jpy")
+    apply_now(project, [*run_events("ry", started=120), _refund("ry", "12345", "JPY")])
+
+    alerts_evaluate()
+
+    incident = Incident.objects.get()
+    assert incident.title.startswith("Refunds today 12,345 JPY")
+
+
+def test_a_refunds_rule_takes_only_an_iso_4217_currency():
+    with pytest.raises(ValueError, match="currency: 'XXQ' is not an ISO 4217 currency"):
+        rule_fields(kind="refunds", currency="xxq")
+    assert rule_fields(kind="refunds", currency=" jpy")["currency"] == "JPY"
 
 
 def _batch(project) -> IngestBatch:

@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from billing.currencies import MINOR_UNITS
 from billing.models import (
     RevenueAgentDaily,
     RevenueDaily,
@@ -39,17 +40,17 @@ AGENTS = ("invoice-bot", "support-triage", "data-sync")
 @pytest.fixture
 def book(project):
     """400 billing events on random days, agents, customers (15 and none), currencies
-    and kinds, with amounts of up to 6 decimal places, applied in random batches."""
+    (JPY with no minor units, KWD with 3) and kinds, applied in random batches."""
     rng = random.Random(5)
     events = []
     for n in range(400):
         day = rng.randint(-(LAST - FIRST).days, 0)
+        currency = rng.choice(["USD", "USD", "EUR", "JPY", "KWD"])
         events.append(
             ev("revenue", f"run{n % 9}", at=day * DAY + rng.randint(-9 * 3600, 14 * 3600),
                agent=rng.choice(AGENTS), kind=rng.choice(list(FIELD)),
-               amount=str(Decimal(rng.randint(1, 10**8)) / 10 ** rng.choice([2, 2, 6])),
-               currency=rng.choice(["USD", "USD", "EUR"]),
-               customer=rng.choice([f"c{i:02}" for i in range(15)] + [""]))
+               amount=str(Decimal(rng.randint(1, 10**8)).scaleb(-MINOR_UNITS[currency])),
+               currency=currency, customer=rng.choice([f"c{i:02}" for i in range(15)] + [""]))
         )  # fmt: skip
     rng.shuffle(events)
     while events:

@@ -72,6 +72,7 @@ def test_the_tool_price_table_lists_the_rows_with_which_is_in_force(owner_client
         ({"unit_price": "12345678901"}, "unit_price", "At most 10 digits before the point."),
         ({"currency": "US"}, "currency", "3 letters."),
         ({"currency": "U$D"}, "currency", "3 letters, like USD."),
+        ({"currency": "xxq"}, "currency", "XXQ is not an ISO 4217 currency; like USD or EUR."),
         ({"effective_from": "yesterday"}, "effective_from", "Enter a valid date."),
     ],
 )

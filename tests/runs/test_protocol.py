@@ -1120,10 +1120,20 @@ def test_revenue_data_is_normalized():
 
 
 @pytest.mark.parametrize(
-    ("amount", "normalized"), [("0012.50", "12.50"), ("7", "7"), ("0.000001", "0.000001")]
+    ("amount", "currency", "normalized"),
+    [
+        ("0012.50", "USD", "12.50"),
+        ("7", "USD", "7.00"),
+        ("0.01", "USD", "0.01"),
+        ("12.500000", "USD", "12.50"),
+        ("1234", "JPY", "1234"),
+        ("1234.00", "JPY", "1234"),
+        ("1.5", "KWD", "1.500"),
+        ("0.0001", "CLF", "0.0001"),
+    ],
 )
-def test_revenue_amount_is_kept_as_a_normalized_decimal_string(amount, normalized):
-    assert data_of("revenue", amount=amount)["amount"] == normalized
+def test_revenue_amount_is_kept_in_the_currencys_minor_units(amount, currency, normalized):
+    assert data_of("revenue", amount=amount, currency=currency)["amount"] == normalized
 
 
 def test_revenue_amount_as_a_number_is_rejected_with_advice_to_send_a_string():
@@ -1150,14 +1160,54 @@ def test_revenue_amount_must_be_a_plain_bounded_decimal(amount, message):
 
 
 def test_revenue_amount_just_under_the_bound_is_accepted():
-    assert data_of("revenue", amount="999999999999.999999")["amount"] == "999999999999.999999"
+    assert data_of("revenue", amount="999999999999.99")["amount"] == "999999999999.99"
 
 
-@pytest.mark.parametrize("currency", ["US", "USDT", "U$D", 840, "ÉUR"])
-def test_revenue_currency_must_be_three_letters(currency):
+@pytest.mark.parametrize(
+    ("amount", "currency", "message"),
+    [
+        ("12.5", "JPY", 'data.amount: JPY has no minor units; got "12.5"'),
+        ("1.01", "jpy", 'data.amount: JPY has no minor units; got "1.01"'),
+        (
+            "12.345",
+            "USD",
+            'data.amount: USD has 2 decimal places (ISO 4217 minor units); got "12.345"',
+        ),
+        (
+            "0.000001",
+            "EUR",
+            'data.amount: EUR has 2 decimal places (ISO 4217 minor units); got "0.000001"',
+        ),
+        (
+            "1.5001",
+            "KWD",
+            'data.amount: KWD has 3 decimal places (ISO 4217 minor units); got "1.5001"',
+        ),
+    ],
+)
+def test_revenue_amount_with_more_decimals_than_the_currency_has_is_rejected(
+    amount, currency, message
+):
+    assert data_error("revenue", amount=amount, currency=currency) == message
+
+
+@pytest.mark.parametrize("currency", ["XXQ", "ABC", "US", "USDT", "U$D", 840, "ÉUR"])
+def test_revenue_currency_must_be_an_iso_4217_code(currency):
     assert data_error("revenue", currency=currency).startswith(
-        'data.currency: expected a 3-letter ISO 4217 code like "USD"'
+        'data.currency: expected an ISO 4217 currency code like "USD", got '
     )
+
+
+@pytest.mark.parametrize("currency", ["XAU", "XTS", "XXX", "xdr"])
+def test_revenue_currency_that_is_not_money_is_rejected_with_the_reason(currency):
+    assert data_error("revenue", currency=currency).startswith(
+        f"data.currency: {currency.upper()} is an ISO 4217 code with no minor units"
+    )
+
+
+@pytest.mark.parametrize("currency", ["USD", "eur", "Jpy", "KWD", "CHF", "INR", "CLF", "UYW"])
+def test_revenue_currency_in_iso_4217_is_taken_in_any_case(currency):
+    assert data_of("revenue", amount="1", currency=currency)["currency"] == currency.upper()
 
 
 def test_revenue_kind_must_be_known():
