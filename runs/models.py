@@ -199,6 +199,10 @@ class ToolSpan(models.Model):
     error = models.JSONField(null=True)
     start_event_id = models.CharField(max_length=64, blank=True)
     end_event_id = models.CharField(max_length=64, blank=True)
+    # The seq of the start and end events: with their time and id, they order a span's
+    # events, so a span patched by its span_id keeps its earliest start and end.
+    start_seq = models.BigIntegerField(null=True)
+    end_seq = models.BigIntegerField(null=True)
     attributes = models.JSONField(null=True)  # what the start sent beyond the protocol's fields
 
     class Meta:

@@ -76,6 +76,8 @@ class Span:
     end_event_id: str | None
     explicit: bool  # paired by span_id rather than by order
     attributes: dict | None = None  # what the start carried beyond the protocol's fields
+    start_seq: int | None = None
+    end_seq: int | None = None
 
     @property
     def duration_ms(self) -> int | None:
@@ -174,6 +176,8 @@ def _span(pair: _Pair) -> Span:
         end_event_id=end.event_id if end else None,
         explicit=pair.first.span_id is not None,
         attributes=(start.payload.get("attributes") or None) if start else None,
+        start_seq=start.seq if start else None,
+        end_seq=end.seq if end else None,
     )
 
 

@@ -82,14 +82,20 @@ def insert_models(objs: list, *, ignore_conflicts: bool = False) -> None:
 
 
 def insert_rows(
-    model, rows: list[dict], *, ignore_conflicts: bool = False, returning: str = ""
+    model,
+    rows: list[dict],
+    *,
+    ignore_conflicts: bool = False,
+    on_conflict: str = "",
+    returning: str = "",
 ) -> list[tuple]:
     """INSERT rows of `model` in one statement from typed arrays: every concrete column
     but an automatic primary key, the columns taken from the model. Each row is a dict
     by attribute name (`run_id` for a foreign key); a column it leaves out gets the
     field's default. Django's bulk_create prepares every value of every row in Python
     first, and building model instances to feed it costs more than the insert.
-    `returning` names columns to give back for each row inserted."""
+    `on_conflict` is a whole ON CONFLICT clause, for an upsert; `returning` names
+    columns to give back for each row inserted."""
     if not rows:
         return []
     columns = _insert_columns(model)
@@ -106,6 +112,8 @@ def insert_rows(
         f"u.c{n}::jsonb" if is_json else f"u.c{n}" for n, (*_, is_json, _) in enumerate(columns)
     )
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    if on_conflict:
+        conflict = f" {on_conflict}"
     if returning:
         conflict += f" RETURNING {returning}"
     with bulk_cursor() as cursor:

@@ -237,3 +237,55 @@ def test_one_error_in_several_runs_of_one_batch_counts_each_run_once(project):
     assert group.agents == ["invoice-bot", "support-bot"]
     assert sorted(group.daily.values_list("count", flat=True)) == [1, 4]
     assert {r.error_group_id for r in Run.objects.filter(project=project)} == {group.pk}
+
+
+def _stored_spans(project, run_id: str) -> list[tuple]:
+    rows = ToolSpan.objects.filter(project_id=project.id, run__run_id=run_id).values_list(
+        "span_key", "explicit", "tool_name", "status", "started_at", "ended_at",
+        "input_str", "output", "error",
+    )  # fmt: skip
+    return sorted((*row[:7], repr(row[7]), repr(row[8])) for row in rows)
+
+
+def _copy(events: list[dict], run_id: str) -> list[dict]:
+    """The events as another run's: event ids are unique in a project."""
+    return [dict(e, run_id=run_id, event_id=f"{run_id}-{i}") for i, e in enumerate(events)]
+
+
+def test_spans_are_the_same_whatever_batches_and_order_their_events_come_in(project):
+    """Spans with a span_id are patched batch by batch, those without are rebuilt: the
+    spans stored are those of all the events applied at once, in every arrival order."""
+    at_two = {"at": 2}
+    events = [
+        ev("tool_start", "r", at=1, seq=1, tool_name="search", input_str="a", span_id="s1"),
+        ev("tool_start", "r", at=1, seq=2, tool_name="search", input_str="b", span_id="s2"),
+        # Two ends of s1 at one time: the lower seq wins, whichever is applied first.
+        ev("tool_end", "r", seq=4, tool_name="search", output="A2", span_id="s1", **at_two),
+        ev("tool_end", "r", seq=3, tool_name="search", output="A1", span_id="s1", **at_two),
+        ev("tool_error", "r", at=3, seq=5, tool_name="search", span_id="s2",
+           error={"type": "Timeout", "message": "slow"}),
+        # A second start of s2, later: ignored.
+        ev("tool_start", "r", at=4, seq=6, tool_name="search", input_str="late", span_id="s2"),
+        # Without span ids, the same tool pairs by order, beside the explicit spans.
+        ev("tool_start", "r", at=5, seq=7, tool_name="search", input_str="c"),
+        ev("tool_end", "r", at=6, seq=8, tool_name="search", output="C"),
+        ev("tool_end", "r", at=7, seq=9, tool_name="fetch", output="orphan", span_id="f1"),
+    ]  # fmt: skip
+    apply_now(project, _copy(events, "whole"))
+    expected = _stored_spans(project, "whole")
+    assert {(key, status) for key, _, _, status, *_ in expected} == {
+        ("s1", "ok"), ("s2", "error"), ("search#1", "ok"), ("f1", "ok"),
+    }  # fmt: skip
+    assert next(row for row in expected if row[0] == "s1")[7] == "'A1'"
+    assert next(row for row in expected if row[0] == "s2")[6] == "b"
+
+    rng = random.Random(7)
+    for attempt in range(6):
+        run_id = f"split-{attempt}"
+        shuffled = _copy(events, run_id)
+        rng.shuffle(shuffled)
+        cuts = sorted(rng.sample(range(1, len(shuffled)), 3))
+        for part in (shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, None], strict=True)):
+            apply_now(project, part)
+        apply_now(project, shuffled[:2])  # a re-sent piece changes nothing
+        assert _stored_spans(project, run_id) == expected, f"order {attempt}"
