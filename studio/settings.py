@@ -135,6 +135,9 @@ EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90, minimum=1)
 # Where Studio is reached from outside: the links in alert notifications and those
 # `manage.py sharelink` prints are absolute.
 STUDIO_BASE_URL = env_str("STUDIO_BASE_URL", "http://localhost:8000").rstrip("/")
+# Monitors sending `Authorization: Bearer <token>` (or X-Health-Token) to /healthz see the
+# per-check details; without it the answer is only {"ok": true|false}.
+HEALTH_TOKEN = env_str("HEALTH_TOKEN", "")
 ALERT_RESOLVE_AFTER_SECONDS = env_int("ALERT_RESOLVE_AFTER_SECONDS", 300)
 ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)

@@ -205,7 +205,8 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     report = health.check()
-    return JsonResponse(report, status=200 if report["ok"] else 503)
+    body = report if health.may_see_details(request) else {"ok": report["ok"]}
+    return JsonResponse(body, status=200 if report["ok"] else 503)
 
 
 def _sentence(error: Exception) -> str:
