@@ -103,12 +103,32 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # serve static files without a collectstatic step
 
+# Browser security. SECURE_COOKIES (on unless DEBUG) marks the session and CSRF cookies
+# Secure: browsers then send them over https only, and signing in over plain http fails
+# (the login page says so). Behind a proxy that ends https, the proxy must send
+# X-Forwarded-Proto: https.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_FAILURE_VIEW = "studio.signin.csrf_failure"
+# Sent on https responses only. A year once cookies are https-only anyway; 0 turns it off.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if SECURE_COOKIES else 0)
+# Subdomains of Studio's own host name only, not its siblings: safe to include.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Off by default: usually the proxy in front redirects http to https. Load balancers'
+# health checks come over http, so /healthz is never redirected.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"  # run ids and filters in URLs stay on this site
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Preloading puts the whole domain into browsers' https-only lists: the domain owner's
+# decision (SECURE_HSTS_PRELOAD=1), so check --deploy does not nag about it.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # Celery on Redis, set for at-least-once delivery (DESIGN.md section 6).
 CELERY_BROKER_URL = REDIS_URL
