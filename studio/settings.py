@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from studio import embedded
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.contrib.postgres",
     "django_htmx",
+    "csp",
     "template_partials",
     "studio",
     "runs",
@@ -49,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -129,6 +132,26 @@ X_FRAME_OPTIONS = "DENY"
 # Preloading puts the whole domain into browsers' https-only lists: the domain owner's
 # decision (SECURE_HSTS_PRELOAD=1), so check --deploy does not nag about it.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Content-Security-Policy: everything from Studio itself, no inline or eval'd scripts (every
+# script is a static file; htmx polling filters live in studio.js for that reason). Styles
+# allow 'unsafe-inline': Plotly injects <style> rules and sets style attributes on its SVG,
+# and the waterfall and bars position themselves with style attributes. Inline styles can
+# restyle a page but not run code. data: images are the favicon and Plotly's PNG export.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # Celery on Redis, set for at-least-once delivery (DESIGN.md section 6).
 CELERY_BROKER_URL = REDIS_URL
