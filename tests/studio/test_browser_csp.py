@@ -100,3 +100,31 @@ def test_no_page_breaks_the_content_security_policy(
     _visit(page, f"{base}{share_path(token)}", "main")
 
     assert page.problems == []
+
+
+def test_the_live_runs_list_polls_only_while_the_tab_is_visible(
+    studio_data, owner, live_server, page
+):
+    # A headless tab is always visible; overriding the property studio.js reads stands
+    # in for switching tabs.
+    page.add_init_script(
+        "Object.defineProperty(document, 'visibilityState', "
+        "{get: () => window.__hidden ? 'hidden' : 'visible'});"
+    )
+    polls: list[str] = []
+    page.on(
+        "request",
+        lambda r: polls.append(r.url) if r.headers.get("hx-trigger") == "runs-poll" else None,
+    )
+    log_in(page, live_server.url, owner.username)
+    page.goto(f"{live_server.url}/runs/")
+    page.wait_for_selector("#runs-poll[data-poll-visible]", state="attached")
+
+    page.evaluate("window.__hidden = true")
+    polls.clear()
+    page.wait_for_timeout(6_000)  # more than one 5 s period
+    assert polls == []
+
+    page.evaluate("window.__hidden = false")
+    with page.expect_request(lambda r: r.headers.get("hx-trigger") == "runs-poll", timeout=8_000):
+        pass
