@@ -24,7 +24,11 @@ NAMES = [
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k != "SECURE_COOKIES"}
+    # Only what a deployment would have: the test process's own variables (such as the
+    # browser tests' DJANGO_ALLOW_ASYNC_UNSAFE) would be findings of their own.
+    environ = {
+        k: os.environ[k] for k in ("PATH", "HOME", "DATABASE_URL", "REDIS_URL") if k in os.environ
+    }
     return subprocess.run(
         [sys.executable, *args],
         cwd=BASE_DIR,
