@@ -2,6 +2,7 @@
 Refunds rules are finance data: only members who see revenue see or make them."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,6 +18,7 @@ from alerts.deliveries import delivery_send, delivery_test_create
 from alerts.models import Channel, Delivery, Incident, Kind, Rule
 from runs.protocol import ENVIRONMENTS
 from runs.selectors.runs import run_agent_names
+from studio.audit import audit_request
 from studio.tenancy import can, require_capability
 
 NEW_SECRET_COOKIE = "studio_new_webhook_secret"  # noqa: S105 - a cookie name
@@ -81,6 +83,7 @@ def rule_create(request: HttpRequest) -> HttpResponse:
     except ValueError as error:
         messages.error(request, _sentence(error))
     else:
+        _audit_rule(request, rule, "alert_rule.created")
         messages.success(request, f"Rule {rule.name} is on; it is checked every minute.")
     return redirect("alerts:index")
 
@@ -100,6 +103,7 @@ def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
         except ValueError as error:
             messages.error(request, _sentence(error))
             return redirect("alerts:rule_edit", rule_id=rule.pk)
+        _audit_rule(request, rule, "alert_rule.changed")
         messages.success(request, f"Rule {rule.name} was saved.")
         return redirect("alerts:index")
     return render(
@@ -142,6 +146,7 @@ def rule_mute(request: HttpRequest, rule_id: int) -> HttpResponse:
         messages.error(request, "Choose how long to mute, or a time in the future.")
         return redirect("alerts:index")
     services.rule_mute(rule=rule, until=until)
+    _audit_rule(request, rule, "alert_rule.muted", until=f"{until:%Y-%m-%d %H:%M} UTC")
     messages.success(request, f"{rule.name} is muted until {until:%Y-%m-%d %H:%M} UTC.")
     return redirect("alerts:index")
 
@@ -151,6 +156,7 @@ def rule_mute(request: HttpRequest, rule_id: int) -> HttpResponse:
 def rule_unmute(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = _rule(request, rule_id)
     services.rule_mute(rule=rule, until=None)
+    _audit_rule(request, rule, "alert_rule.unmuted")
     messages.success(request, f"{rule.name} notifies again.")
     return redirect("alerts:index")
 
@@ -160,6 +166,7 @@ def rule_unmute(request: HttpRequest, rule_id: int) -> HttpResponse:
 def rule_toggle(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = _rule(request, rule_id)
     services.rule_set_enabled(rule=rule, enabled=not rule.enabled)
+    _audit_rule(request, rule, "alert_rule.turned_on" if rule.enabled else "alert_rule.turned_off")
     messages.success(request, f"{rule.name} is {'on' if rule.enabled else 'off'}.")
     return redirect("alerts:index")
 
@@ -168,6 +175,7 @@ def rule_toggle(request: HttpRequest, rule_id: int) -> HttpResponse:
 @require_capability("manage_alerts")
 def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = _rule(request, rule_id)
+    _audit_rule(request, rule, "alert_rule.deleted")
     rule.delete()
     messages.success(request, f"Rule {rule.name} and its incidents were deleted.")
     return redirect("alerts:index")
@@ -186,6 +194,8 @@ def channel_create(request: HttpRequest) -> HttpResponse:
         messages.error(request, _sentence(error))
         return redirect("alerts:index")
     response = redirect("alerts:index")
+    if created:
+        _audit_channel(request, channel, "alert_channel.added")
     if not created:
         messages.info(request, f"{channel.target} is already a channel.")
     elif channel.secret:
@@ -208,6 +218,7 @@ def channel_create(request: HttpRequest) -> HttpResponse:
 @require_capability("manage_alerts")
 def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = get_object_or_404(Channel, pk=channel_id, project=request.project)
+    _audit_channel(request, channel, "alert_channel.removed")
     channel.delete()
     messages.success(request, f"{channel.target} gets no more alerts.")
     return redirect("alerts:index")
@@ -231,6 +242,25 @@ def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
         Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED)
         messages.error(request, f"Test to {channel.target} failed: {delivery.last_error}")
     return redirect("alerts:index")
+
+
+def _audit_rule(request: HttpRequest, rule: Rule, action: str, **details: str) -> None:
+    audit_request(
+        request,
+        action,
+        f"alert rule {rule.name}",
+        {"kind": rule.kind, "project": request.project.slug, **details},
+    )
+
+
+def _audit_channel(request: HttpRequest, channel: Channel, action: str) -> None:
+    # A webhook URL's path is often its secret (Slack's are): the log keeps only the host.
+    where = (
+        channel.target if channel.type == Channel.Type.EMAIL else urlsplit(channel.target).netloc
+    )
+    audit_request(
+        request, action, f"{channel.type} channel {where}", {"project": request.project.slug}
+    )
 
 
 def _rule(request: HttpRequest, rule_id: int) -> Rule:

@@ -21,6 +21,7 @@ from django_htmx.http import push_url
 
 from billing import charts
 from billing.forms import PriceForm, ToolPriceForm
+from billing.price_audit import audit_price_added, audit_price_changed, audit_tool_price
 from billing.pricing import exact_amount, normalize_model
 from billing.selectors import (
     CSV_HEADER,
@@ -235,6 +236,7 @@ def prices(request: HttpRequest) -> HttpResponse:
             except PriceError as error:
                 form.add_error(None, str(error).capitalize() + ".")
             else:
+                audit_price_added(actor=request.user, price=price)
                 messages.success(request, _saved_message(price, "added"))
                 return redirect("billing:prices")
         return _prices_page(request, table, form, status=400)
@@ -252,10 +254,12 @@ def price_edit(request: HttpRequest, price_id: int) -> HttpResponse:
         form = PriceForm(request.POST)
         if form.is_valid():
             try:
-                price = price_update(price=price, data=form.price_data())
+                saved = price_update(price=price, data=form.price_data())
             except PriceError as error:
                 form.add_error(None, str(error).capitalize() + ".")
             else:
+                audit_price_changed(actor=request.user, before=price, after=saved)
+                price = saved
                 messages.success(request, _saved_message(price, "saved"))
                 return redirect("billing:prices")
         return _prices_page(request, table, form, editing=price, status=400)
@@ -289,6 +293,7 @@ def _tool_price_add(request: HttpRequest, table) -> HttpResponse:
             text = str(error)  # not capitalize(): it would lower-case the tool's name
             tool_form.add_error(None, text[:1].upper() + text[1:] + ".")
         else:
+            audit_tool_price(actor=request.user, price=price, action="tool_price.added")
             messages.success(
                 request,
                 f"Price for {price.tool} from {price.effective_from:%b %-d, %Y} added: "
@@ -305,6 +310,7 @@ def tool_price_remove(request: HttpRequest, price_id: int) -> HttpResponse:
     price = tool_price_delete(organization=request.org, price_id=price_id)
     if price is None:
         raise Http404("No such tool price in this organization")
+    audit_tool_price(actor=request.user, price=price, action="tool_price.deleted")
     messages.success(
         request,
         f"Price for {price.tool} from {price.effective_from:%b %-d, %Y} deleted: its days "

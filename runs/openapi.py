@@ -911,7 +911,7 @@ SCHEMAS: dict[str, dict] = {
                 ]
             },
         },
-        ("ok", "database", "broker"),
+        ("ok",),
     ),
 }
 
@@ -1362,7 +1362,12 @@ _HEALTHZ = {
     "get": {
         "operationId": "health",
         "summary": "Health",
-        "description": "Database, broker, queue depth, pending and failed ingest batches.",
+        "description": (
+            'Public: only `{"ok": true|false}`. With `Authorization: Bearer <HEALTH_TOKEN>` '
+            "(or `X-Health-Token`), or for a signed-in staff user, also the database and "
+            "broker checks with their timings and errors, the queue depth and the pending "
+            "and failed ingest batches."
+        ),
         "tags": ["meta"],
         "security": [],
         "responses": {

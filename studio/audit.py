@@ -16,6 +16,17 @@ def audit_record(
     )
 
 
+def audit_request(request, action: str, target: str, details: dict | None = None) -> AuditEntry:
+    """Record an action of the signed-in user in their current organization."""
+    return audit_record(
+        organization=request.org,
+        actor=request.user,
+        action=action,
+        target=target,
+        details=details,
+    )
+
+
 def audit_recent(*, organization: Organization, limit: int = 50) -> list[AuditEntry]:
     return list(
         AuditEntry.objects.filter(organization=organization).select_related("actor")[:limit]

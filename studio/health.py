@@ -1,5 +1,10 @@
-"""What /healthz reports: can Studio reach its database and broker."""
+"""What /healthz reports: can Studio reach its database and broker.
 
+Anyone may ask whether Studio is up; only staff and monitors holding HEALTH_TOKEN see
+why not, since error text names hosts, ports and database users.
+"""
+
+import hmac
 import time
 
 import redis
@@ -7,6 +12,20 @@ from django.conf import settings
 from django.db import connection
 
 from studio.redis import redis_client
+
+
+def may_see_details(request) -> bool:
+    """A signed-in staff user, or a request carrying the monitoring token."""
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    token = settings.HEALTH_TOKEN
+    if not token:
+        return False
+    kind, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    offered = (
+        bearer.strip() if kind.lower() == "bearer" else request.headers.get("X-Health-Token", "")
+    )
+    return hmac.compare_digest(offered.encode(), token.encode())
 
 
 def check() -> dict:

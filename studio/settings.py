@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from studio import embedded
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.contrib.postgres",
     "django_htmx",
+    "csp",
     "template_partials",
     "studio",
     "runs",
@@ -49,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -103,12 +106,52 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # serve static files without a collectstatic step
 
+# Browser security. SECURE_COOKIES (on unless DEBUG) marks the session and CSRF cookies
+# Secure: browsers then send them over https only, and signing in over plain http fails
+# (the login page says so). Behind a proxy that ends https, the proxy must send
+# X-Forwarded-Proto: https.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_FAILURE_VIEW = "studio.signin.csrf_failure"
+# Sent on https responses only. A year once cookies are https-only anyway; 0 turns it off.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if SECURE_COOKIES else 0)
+# Subdomains of Studio's own host name only, not its siblings: safe to include.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Off by default: usually the proxy in front redirects http to https. Load balancers'
+# health checks come over http, so /healthz is never redirected.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"  # run ids and filters in URLs stay on this site
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Preloading puts the whole domain into browsers' https-only lists: the domain owner's
+# decision (SECURE_HSTS_PRELOAD=1), so check --deploy does not nag about it.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Content-Security-Policy: everything from Studio itself, no inline or eval'd scripts (every
+# script is a static file; htmx polling filters live in studio.js for that reason). Styles
+# allow 'unsafe-inline': Plotly injects <style> rules and sets style attributes on its SVG,
+# and the waterfall and bars position themselves with style attributes. Inline styles can
+# restyle a page but not run code. data: images are the favicon and Plotly's PNG export.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # Celery on Redis, set for at-least-once delivery (DESIGN.md section 6).
 CELERY_BROKER_URL = REDIS_URL
@@ -135,6 +178,9 @@ EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90, minimum=1)
 # Where Studio is reached from outside: the links in alert notifications and those
 # `manage.py sharelink` prints are absolute.
 STUDIO_BASE_URL = env_str("STUDIO_BASE_URL", "http://localhost:8000").rstrip("/")
+# Monitors sending `Authorization: Bearer <token>` (or X-Health-Token) to /healthz see the
+# per-check details; without it the answer is only {"ok": true|false}.
+HEALTH_TOKEN = env_str("HEALTH_TOKEN", "")
 ALERT_RESOLVE_AFTER_SECONDS = env_int("ALERT_RESOLVE_AFTER_SECONDS", 300)
 ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)

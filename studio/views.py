@@ -16,7 +16,7 @@ from shares.selectors import links_for_settings
 from shares.services import may_revoke
 from studio import health
 from studio.apikeys import apikey_create, apikey_revoke
-from studio.audit import audit_recent, audit_record
+from studio.audit import audit_recent, audit_request
 from studio.models import ApiKey, Membership, Role, Scope
 from studio.services import member_remove, member_set, project_get_or_create
 from studio.tenancy import can, require_capability
@@ -107,12 +107,11 @@ def redaction_save(request: HttpRequest) -> HttpResponse:
     if text != project.redaction_patterns:
         project.redaction_patterns = text
         project.save(update_fields=["redaction_patterns"])
-        audit_record(
-            organization=request.org,
-            actor=request.user,
-            action="project.redaction_changed",
-            target=f"project {project.slug}",
-            details={"patterns": len(text.splitlines()) if text else 0},
+        audit_request(
+            request,
+            "project.redaction_changed",
+            f"project {project.slug}",
+            {"patterns": len(text.splitlines()) if text else 0},
         )
     messages.success(request, f"Shared pages of {project.name} now redact these patterns too.")
     return redirect(reverse("settings:index") + "#redaction")
@@ -142,11 +141,23 @@ def member_save(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
             return redirect("settings:index")
+    before = (
+        Membership.objects.filter(organization=request.org, user__username=username)
+        .values_list("role", flat=True)
+        .first()
+    )
     try:
         member_set(organization=request.org, username=username, role=role, password=password)
     except ValueError as error:
         messages.error(request, _sentence(error))
     else:
+        if before != role:
+            audit_request(
+                request,
+                "member.added" if before is None else "member.role_changed",
+                f"user {username}",
+                {"role": role} if before is None else {"from": before, "to": role},
+            )
         messages.success(request, f"{username} is now {role}.")
     return redirect("settings:index")
 
@@ -160,6 +171,12 @@ def member_delete(request: HttpRequest, membership_id: int) -> HttpResponse:
     except ValueError as error:
         messages.error(request, _sentence(error))
     else:
+        audit_request(
+            request,
+            "member.removed",
+            f"user {membership.user.username}",
+            {"role": membership.role},
+        )
         messages.success(request, f"{membership.user.username} was removed.")
     return redirect("settings:index")
 
@@ -169,7 +186,7 @@ def member_delete(request: HttpRequest, membership_id: int) -> HttpResponse:
 def key_create(request: HttpRequest) -> HttpResponse:
     scopes = request.POST.getlist("scopes")
     try:
-        _, raw_key = apikey_create(
+        key, raw_key = apikey_create(
             project=request.project,
             scopes=scopes,
             name=request.POST.get("name", "").strip()[:200],
@@ -178,6 +195,12 @@ def key_create(request: HttpRequest) -> HttpResponse:
     except ValueError as error:
         messages.error(request, _sentence(error))
         return redirect("settings:index")
+    audit_request(
+        request,
+        "api_key.created",
+        _key_target(key),
+        {"name": key.name, "scopes": " ".join(key.scopes)},
+    )
     # Shown once, on the next page only. A short-lived signed cookie carries it there, so
     # the raw key is never written to the database, not even to the session table.
     response = redirect("settings:index")
@@ -197,7 +220,14 @@ def key_create(request: HttpRequest) -> HttpResponse:
 @require_capability("manage_keys")
 def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(ApiKey, pk=key_id, project__organization=request.org)
-    apikey_revoke(key=key)
+    if key.revoked_at is None:
+        apikey_revoke(key=key)
+        audit_request(
+            request,
+            "api_key.revoked",
+            _key_target(key),
+            {"name": key.name},
+        )
     messages.success(request, f"Key {key.prefix}… was revoked; calls with it now get 401.")
     return redirect("settings:index")
 
@@ -205,7 +235,12 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     report = health.check()
-    return JsonResponse(report, status=200 if report["ok"] else 503)
+    body = report if health.may_see_details(request) else {"ok": report["ok"]}
+    return JsonResponse(body, status=200 if report["ok"] else 503)
+
+
+def _key_target(key: ApiKey) -> str:
+    return f"key {key.prefix}… of project {key.project.slug}"
 
 
 def _sentence(error: Exception) -> str:

@@ -16,6 +16,9 @@
    form[data-confirm]     asks the confirm() question before submitting.
    [data-dismiss]         removes the closest .alert.
    details.menu           closes on a click outside it or on Escape.
+   [data-poll-visible]    an htmx poller that skips its request while the tab is hidden
+                          (here, not in an hx-trigger filter: those need eval, which the
+                          Content-Security-Policy forbids).
 */
 (function () {
   "use strict";
@@ -192,6 +195,13 @@
 
   document.addEventListener("htmx:afterSwap", function (event) {
     refreshTimes(event.target);
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (elt && elt.hasAttribute("data-poll-visible") && document.visibilityState !== "visible") {
+      event.preventDefault();
+    }
   });
 
   function start() {

@@ -94,7 +94,11 @@ def test_a_failed_run_opens_on_its_error_selected(asgi_server, page, project, ow
     # A click on the LLM call shows its streamed text beside the timeline, and the URL
     # names it, without leaving the page.
     page.locator('[data-key="llm:c1"]').click()
-    page.wait_for_function("document.querySelector('#detail-pane').innerText.includes('Hello')")
+    # A function, not a bare expression: Playwright evals an expression inside the page,
+    # which the Content-Security-Policy refuses.
+    page.wait_for_function(
+        "() => document.querySelector('#detail-pane').innerText.includes('Hello')"
+    )
     assert "item=llm%3Ac1" in page.url or "item=llm:c1" in page.url
     assert "Time to first token" in pane.inner_text()
     assert page.locator('[data-key="llm:c1"]').get_attribute("class").count("is-selected") == 1

@@ -61,3 +61,37 @@ def test_choosing_a_project_in_the_switcher_opens_it(live_server, page, owner, o
 
     assert page.url == f"{live_server.url}/runs/"
     assert page.get_by_label("Project", exact=True).input_value() == str(second.id)
+
+
+def test_over_plain_http_with_secure_cookies_the_login_page_says_what_to_set(
+    live_server, browser, owner, settings
+):
+    """A real browser on a non-loopback http address drops Secure cookies; the page says
+    so before the user tries, and the refused form says it again instead of failing."""
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "studio.test"]
+
+    port = live_server.url.rsplit(":", 1)[1]
+    chromium = browser.browser_type.launch(
+        executable_path="/usr/bin/chromium",
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--host-resolver-rules=MAP studio.test 127.0.0.1",
+        ],
+    )
+    try:
+        page = chromium.new_page()
+        page.goto(f"http://studio.test:{port}/login/")
+        notice = page.locator("[data-cookies-need-https]")
+        assert "SECURE_COOKIES=0" in notice.inner_text()
+
+        page.fill("#id_username", "olivia")
+        page.fill("#id_password", PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+
+        page.get_by_role("heading", name="Studio refused this form").wait_for()
+        assert "SECURE_COOKIES=0" in page.locator("[data-cookies-need-https]").inner_text()
+    finally:
+        chromium.close()
