@@ -180,20 +180,19 @@ def _shows_revenue(text: str) -> bool:
     return any(f"{shown}.{cents}" in text for shown in (whole, f"{int(whole):,}"))
 
 
+def url_patterns(resolver: URLResolver | None = None, prefix: str = ""):
+    """(route, pattern) for every URL Django serves, the route as `ResolverMatch.route`
+    names it."""
+    for pattern in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(pattern.pattern).removeprefix("^") if prefix else str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from url_patterns(pattern, route)
+        elif isinstance(pattern, URLPattern):
+            yield route, pattern
+
+
 def all_routes() -> set[str]:
-    """Every route Django serves, as `ResolverMatch.route` names it."""
-
-    def walk(resolver: URLResolver, prefix: str):
-        for pattern in resolver.url_patterns:
-            route = (
-                prefix + str(pattern.pattern).removeprefix("^") if prefix else str(pattern.pattern)
-            )
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern, route)
-            elif isinstance(pattern, URLPattern):
-                yield route
-
-    return set(walk(get_resolver(), ""))
+    return {route for route, _ in url_patterns()}
 
 
 def admin_paths() -> dict[str, str]:
@@ -393,3 +392,55 @@ def test_switching_to_another_organizations_project_is_ignored(world, db):
     page = client.get("/runs/")
     assert page.context["request"].org == world.globex.org
     assert MARKER not in page.content.decode().lower()
+
+
+# Ids inside forms, and changes of membership -----------------------------------------------
+
+
+def test_a_rule_form_cannot_attach_another_organizations_channel(world, db):
+    from alerts.models import Rule
+
+    globex_channel, acme_channel = world.globex.ids["channel"], world.acme.ids["channel"]
+    form = {**RULE_FORM, "channels": [globex_channel, acme_channel]}
+    client = world.client("owner")
+
+    created = client.post("/alerts/rules/", {"kind": "failure_rate", **form})
+    edited = client.post(fill("/alerts/rules/{rule}/", world.acme.ids), form)
+
+    assert outcome(created) == outcome(edited) == "R"
+    attached = set(
+        Rule.objects.filter(project=world.acme.project).values_list("channels", flat=True)
+    )
+    assert globex_channel not in attached and acme_channel in attached
+
+
+def test_a_developer_cannot_make_a_refunds_rule(world, db):
+    from alerts.models import Rule
+
+    before = Rule.objects.filter(kind="refunds").count()
+    response = world.client("developer").post("/alerts/rules/", {"kind": "refunds"})
+
+    assert outcome(response) == "R"
+    assert Rule.objects.filter(kind="refunds").count() == before
+
+
+def test_a_removed_member_loses_access_on_their_next_request(world, db):
+    viewer = world.client("viewer")
+    assert viewer.get("/runs/").status_code == 200
+
+    world.client("owner").post(fill("/settings/members/{membership}/delete/", world.acme.ids))
+
+    assert viewer.get("/runs/").status_code == 403
+    assert viewer.get(fill("/runs/{run}/", world.acme.ids)).status_code == 403
+
+
+def test_a_changed_role_applies_on_the_next_request(world, db):
+    developer = world.client("developer")
+    assert developer.get("/usage/").status_code == 200
+
+    world.client("owner").post(
+        "/settings/members/", {"username": "acme-developer", "role": "viewer"}
+    )
+
+    assert developer.get("/usage/").status_code == 403
+    assert developer.post("/settings/keys/", {"scopes": ["read"]}).status_code == 403

@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 
 from tests.studio.access_world import acme_state
-from tests.studio.test_access_sweep import PAGES, fill, route_of
+from tests.studio.test_access_sweep import PAGES, fill, route_of, url_patterns
 
 HX_WRITES = ("hx-post", "hx-put", "hx-patch", "hx-delete")
 CSRF_FAILED = "CSRF verification failed"
@@ -175,3 +175,12 @@ def test_api_writes_need_no_csrf_token_because_cookies_do_not_authenticate_them(
 
     assert response.status_code == 401
     assert after == before
+
+
+def test_only_the_key_authenticated_api_writes_are_exempt_from_csrf():
+    exempt = {
+        "/" + route
+        for route, pattern in url_patterns()
+        if getattr(pattern.callback, "csrf_exempt", False)
+    }
+    assert exempt == set(API_WRITES)
