@@ -16,6 +16,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from alerts.deliveries import delivery_test_create
 from alerts.models import Channel, Delivery, Rule
 from alerts.services import channel_get_or_create, rule_create
 from billing.models import ModelPrice, ToolPrice
@@ -34,6 +35,8 @@ ROLES = ("owner", "developer", "support", "finance", "viewer")
 # Text in Acme's names, agents, errors and targets: no page or answer to someone
 # outside Acme may contain it.
 MARKER = "acmesecret"
+# The path of a webhook channel's URL: for members who edit alerts only.
+WEBHOOK_PATH = "services/T0/B0/hooksecretpath"
 # The run's charge: finance data, for the roles that see revenue only.
 REVENUE_AMOUNT = "4321.09"
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -78,8 +81,16 @@ def _org(name: str, slug: str, people: dict) -> Org:
     channel, _ = channel_get_or_create(
         project=project, type_=Channel.Type.EMAIL, target=f"ops-{slug}-{secret}@example.com"
     )
+    # A webhook's path is its credential; port 9 refuses at once, so a test send fails fast.
+    webhook, _ = channel_get_or_create(
+        project=project, type_=Channel.Type.WEBHOOK, target=f"http://127.0.0.1:9/{WEBHOOK_PATH}"
+    )
+    delivery_test_create(channel=webhook, user_name=owner.username)
     rule = rule_create(
-        project=project, kind="failure_rate", channels=[channel], name=f"{slug} {secret} rule"
+        project=project,
+        kind="failure_rate",
+        channels=[channel, webhook],
+        name=f"{slug} {secret} rule",
     )
     Rule.objects.filter(pk=rule.pk).update(muted_until=timezone.now() + timedelta(days=3))
     refunds = rule_create(project=project, kind="refunds", name=f"{slug} {secret} refunds")

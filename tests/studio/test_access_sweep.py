@@ -20,7 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from studio.tenancy import can
 from tests.conftest import PASSWORD, ev
-from tests.studio.access_world import MARKER, REVENUE_AMOUNT, acme_state
+from tests.studio.access_world import MARKER, REVENUE_AMOUNT, WEBHOOK_PATH, acme_state
 
 WHO = ("anonymous", "owner", "developer", "support", "finance", "viewer", "outsider", "stranger")
 ACME = {"owner", "developer", "support", "finance", "viewer"}
@@ -282,6 +282,8 @@ def test_page(world, db, method, path, expected, data):
                 problems.append(f"{who} was shown Acme's data")
             if who in ACME and not can(who, "view_revenue") and _shows_revenue(text):
                 problems.append(f"{who} was shown the run's revenue")
+            if who in ACME and not can(who, "manage_alerts") and WEBHOOK_PATH in text:
+                problems.append(f"{who} was shown a webhook's URL")
             if method == "POST":
                 changed = acme_state(world.acme) != before
                 if changed and (who not in ACME or got[who] in REFUSED):
@@ -444,3 +446,12 @@ def test_a_changed_role_applies_on_the_next_request(world, db):
 
     assert developer.get("/usage/").status_code == 403
     assert developer.post("/settings/keys/", {"scopes": ["read"]}).status_code == 403
+
+
+@pytest.mark.parametrize("role,full", [("owner", True), ("developer", True), ("support", False),
+                                       ("finance", False)])  # fmt: skip
+def test_webhook_urls_show_whole_only_to_members_who_edit_alerts(world, db, role, full):
+    html = world.client(role).get("/alerts/").content.decode()
+
+    assert (WEBHOOK_PATH in html) is full
+    assert "http://127.0.0.1/…" in html or full  # the site, to tell channels apart
