@@ -455,3 +455,31 @@ def test_webhook_urls_show_whole_only_to_members_who_edit_alerts(world, db, role
 
     assert (WEBHOOK_PATH in html) is full
     assert "http://127.0.0.1/…" in html or full  # the site, to tell channels apart
+
+
+# The partials htmx asks for: the same answer, and nothing more, as the whole page.
+# The run page (and the shared page, its same view) answers by HX-Target; others by
+# HX-Request alone.
+RUN_TARGETS = ["", "detail-pane", "logs", "rows-more", "timeline"]
+
+
+@pytest.mark.parametrize("who", ["developer", "viewer", "outsider", "anonymous"])
+def test_htmx_partials_answer_as_their_pages_do(world, db, who):
+    ids, problems = world.acme.ids, []
+    for method, path, expected, *_ in PAGES:
+        if method != "GET":
+            continue
+        want = expected.split()[WHO.index(who)]
+        for target in RUN_TARGETS if path in ("/runs/{run}/", "/share/{token}/") else [""]:
+            headers = {"HX-Request": "true", **({"HX-Target": target} if target else {})}
+            query = "&" if "?" in path else "?"
+            url = fill(path, ids) + (f"{query}item=error:x&tab=logs" if target else "")
+            response = world.client(who).get(url, headers=headers)
+            got, text = outcome(response), body(response)
+            if got != want:
+                problems.append(f"{path} [{target}]: expected {want}, got {got}")
+            if who not in ACME and path not in PUBLIC and MARKER in text.lower():
+                problems.append(f"{path} [{target}]: shown Acme's data")
+            if who in ACME and not can(who, "view_revenue") and _shows_revenue(text):
+                problems.append(f"{path} [{target}]: shown the run's revenue")
+    assert not problems, problems
