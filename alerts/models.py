@@ -1,6 +1,7 @@
 """Alerts: rules per project, the incidents they open, channels and their deliveries."""
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -45,6 +46,15 @@ class Channel(models.Model):
     @property
     def masked_secret(self) -> str:
         return f"…{self.secret[-4:]}" if self.secret else ""
+
+    @property
+    def masked_target(self) -> str:
+        """The target as members who cannot edit alerts see it: a webhook URL's path
+        is often its credential (Slack's is), so only its site is shown."""
+        if self.type != self.Type.WEBHOOK:
+            return self.target
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.hostname or ''}/…"
 
 
 class Rule(models.Model):

@@ -73,6 +73,7 @@ class _Viewer:
     project_id: int
     run_pk: int
     run_id: str
+    sees_revenue: bool = False  # the header's revenue is for roles that see revenue
 
 
 def _viewer(request: HttpRequest, run_id: str) -> _Viewer | HttpResponse:
@@ -84,7 +85,12 @@ def _viewer(request: HttpRequest, run_id: str) -> _Viewer | HttpResponse:
     run = run_for_detail(project=request.project, run_id=run_id)
     if run is None:
         return HttpResponse("No such run.", status=404, content_type="text/plain")
-    return _Viewer(project_id=request.project.id, run_pk=run.pk, run_id=run.run_id)
+    return _Viewer(
+        project_id=request.project.id,
+        run_pk=run.pk,
+        run_id=run.run_id,
+        sees_revenue=can(request.role, "view_revenue"),
+    )
 
 
 @require_GET
@@ -217,7 +223,7 @@ def _update_event(viewer: _Viewer, since: int, state: LiveState) -> tuple[str, i
         run = run_for_live(project_id=viewer.project_id, run_pk=viewer.run_pk)
         if run is None:
             return "event: end\ndata: {}\n\n", since
-        payload = live_payload(run, since)
+        payload = live_payload(run, since, sees_revenue=viewer.sees_revenue)
     finally:
         _release_connection()
     event = "end" if run.status_terminal else "update"
@@ -232,7 +238,7 @@ def _release_connection() -> None:
         connection.close()
 
 
-def live_payload(run, since: int) -> dict:
+def live_payload(run, since: int, *, sees_revenue: bool = False) -> dict:
     """What one live event carries: header, axis, and the rows that changed since `since`
     (epoch microseconds), each with the key of the row it follows."""
     timeline = run_timeline(run=run)
@@ -247,7 +253,8 @@ def live_payload(run, since: int) -> dict:
             html = render_to_string(f"{TEMPLATE}#wf_row", {**context, "row": row})
             rows.append({"key": row.item, "after": previous, "html": html})
         previous = row.item
-    header = render_to_string(f"{TEMPLATE}#header", header_context(run))
+    perms = {"perms_for": {"view_revenue": sees_revenue}}  # no request here to derive it from
+    header = render_to_string(f"{TEMPLATE}#header", {**header_context(run), **perms})
     return {
         "position": run_position(run),
         "status": run.status,

@@ -181,6 +181,24 @@ def test_the_stream_checks_access_like_the_page(project, outsider, other_project
     assert async_to_sync(statuses)() == (401, 404, 404)
 
 
+@pytest.mark.parametrize("role,shown", [("finance", True), ("owner", True), ("developer", False)])
+def test_the_live_header_shows_revenue_only_to_roles_that_see_it(make_member, project, role,
+                                                                 shown):  # fmt: skip
+    apply_now(project, [
+        ev("run_start", "run_paid", at=0),
+        ev("revenue", "run_paid", at=0.5, kind="charge", amount="4321.09", currency="EUR"),
+        ev("run_end", "run_paid", at=1),
+    ])  # fmt: skip
+    member = make_member(role)
+
+    async def scenario():
+        response = await open_stream(member, "/runs/run_paid/live?after=0")
+        return [chunk.decode() async for chunk in response.streaming_content]
+
+    [final] = events_in("".join(async_to_sync(scenario)()))
+    assert ("4,321.09" in final["data"]["header"]) is shown
+
+
 def test_redis_socket_urls_become_unix_urls():
     assert live_views.redis_url("redis+socket:///var/run/redis.sock") == (
         "unix:///var/run/redis.sock"
