@@ -18,6 +18,7 @@ from runs.protocol.charm import Carry, Stream, parse_charm_sse, parse_charm_text
 from runs.protocol.codec import _as_utc, _utc_now
 from runs.protocol.describe import _describe
 from runs.protocol.events import _event
+from runs.protocol.schema import fast_event
 from runs.protocol.storable import (
     _check_size,
     _check_storable,
@@ -326,9 +327,18 @@ def _parse_lines(text: str, ctx: _Context) -> tuple[ParseResult, bool]:
     for index, line in enumerate(text.split("\n")):
         if not line or line.isspace():
             continue
-        if ctx.bad_utf8 and not _is_valid_unicode(line):
-            result.rejected.append(Rejection(index, "line is not valid UTF-8"))
-            continue
+        if ctx.bad_utf8:
+            if not _is_valid_unicode(line):
+                result.rejected.append(Rejection(index, "line is not valid UTF-8"))
+                continue
+        elif len(line) <= _SIZE_CHECK_ABOVE_CHARS and not _needs_deep_check(
+            line, 0, len(line), risky_escapes
+        ):
+            event = fast_event(line, ctx)
+            if event is not None:
+                result.events.append(event)
+                saw_object = True
+                continue
         reader.non_finite = False
         try:
             value = decode(line)

@@ -203,7 +203,7 @@ def world_fixture(django_db_setup, django_db_blocker):
         finally:
             transaction.set_rollback(True)
             atomic.__exit__(None, None, None)
-            from studio.health import redis_client
+            from studio.redis import redis_client
 
             redis_client().delete("studio-test-access")  # batch retries sent no worker
             app.conf.task_default_queue = queue
