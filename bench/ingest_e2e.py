@@ -712,6 +712,8 @@ def print_top(stats: pstats.Stats, title: str, limit: int, sort: str) -> None:
 
 
 def run_profiles(args) -> None:
+    if args.profile_batches < 1:
+        return
     print("\n== Profile (in this process, on the last configuration's database)")
     project, key = setup_project()
     runs = max(10, args.profile_batches * 4)

@@ -9,21 +9,19 @@ Served at `GET /api/v1/openapi.json` by `runs.views.openapi`.
 """
 
 from billing.currencies import CODES as CURRENCY_CODES
-from billing.currencies import ISO_4217_PUBLISHED, MINOR_UNITS
+from billing.currencies import MINOR_UNITS
 from runs.protocol import (
     _JSON_TYPES,
     _NDJSON_TYPES,
     ENVIRONMENTS,
     EVENT_TYPES,
-    LOG_LEVELS,
-    LOG_STREAMS,
     MAX_EVENT_BYTES,
     MAX_NESTING,
     MAX_REQUEST_BYTES,
     OUTPUT_FORMATS,
-    REVENUE_KINDS,
     RUN_STATUSES,
 )
+from runs.protocol.schema import EVENT_DATA_TYPES, case_insensitive_pattern, data_schemas
 from runs.selectors.runs import MAX_PAGE, SORTS
 
 API_VERSION = "1.0.0"
@@ -72,12 +70,8 @@ def _object(properties: dict, required: tuple[str, ...] = (), *, closed: bool = 
     return {**schema, **extra}
 
 
-def _case_insensitive(words: tuple[str, ...]) -> str:
-    return "^(?:" + "|".join("".join(f"[{c}{c.upper()}]" for c in w) for w in words) + ")$"
-
-
 def _currency_pattern(codes) -> str:
-    return _case_insensitive(tuple(code.lower() for code in codes))
+    return case_insensitive_pattern(tuple(code.lower() for code in codes))
 
 
 def _amounts_in_minor_units() -> list[dict]:
@@ -117,286 +111,16 @@ SIGNED_DECIMAL = _string(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["12.50", "-
 
 # Events: the protocol (DESIGN.md section 2) ---------------------------------------------
 
-_ERROR_INFO = _object(
-    {
-        "type": _string(1, 200, examples=["KeyError"]),
-        "message": _string(description="May be empty."),
-        "traceback": _nullable(_string()),
-    },
-    ("type", "message"),
-    closed=False,
-    description="An exception. Unknown fields are ignored.",
-)
-_SPAN_ID = _nullable(
-    _string(
-        0,
-        128,
-        description="Pairs a tool_start with its tool_end or tool_error. Without it, "
-        "starts and ends pair in order per tool name.",
-    )
-)
-_TOOL_NAME = _string(1, 200, examples=["search"])
-_CALL_ID = _nullable(
-    _string(0, 128, description="Groups the streamed tokens and the usage of one LLM call.")
-)
-
-_ATTRIBUTES = _nullable(
-    {
-        "type": "object",
-        "description": "Anything else the item carried (an OpenTelemetry span's attributes): "
-        "kept and shown on the item.",
-    }
-)
-
-# Per type: the `data` object. Unknown fields are accepted and dropped; the stored form
-# (what the events endpoint returns) holds every field listed, null when absent.
+# Per type: the `data` object, from the protocol's Structs (runs.protocol.schema).
+# Unknown fields are accepted and dropped; the stored form (what the events endpoint
+# returns) holds every field listed, null when absent.
+_DATA_SCHEMAS = data_schemas("#/components/schemas/{name}")
 EVENT_DATA: dict[str, dict] = {
-    "run_start": _object(
-        {
-            "inputs": ANY_JSON,
-            "environment": _nullable({"enum": list(ENVIRONMENTS), "default": "cloud"}),
-            "runtime": _nullable(
-                {
-                    "type": "object",
-                    "description": "Free-form: sdk_version, python, image, region…",
-                    "examples": [{"sdk_version": "0.15.0", "python": "3.12.7"}],
-                }
-            ),
-            "config": _nullable(
-                _object(
-                    {
-                        "required_env": _nullable(
-                            {
-                                "type": "array",
-                                "items": _string(1, 200, pattern="^[^=]*$"),
-                                "description": "Environment variable names, never values: "
-                                "a name holding `=` is rejected.",
-                            }
-                        ),
-                        "oauth": _nullable(
-                            {
-                                "type": "array",
-                                "items": _string(1, 200),
-                                "description": "OAuth connection names.",
-                            }
-                        ),
-                    },
-                    closed=False,
-                    description="Only `required_env` and `oauth` are kept; other keys are "
-                    "dropped so a config never carries secrets.",
-                )
-            ),
-            "thread_id": _nullable(
-                _string(
-                    0,
-                    200,
-                    description="The conversation or session the run belongs to: runs of one "
-                    "thread are linked.",
-                )
-            ),
-        },
-        closed=False,
-    ),
-    "run_end": _object(
-        {
-            "outputs": ANY_JSON,
-            "format": _nullable(
-                {"enum": list(OUTPUT_FORMATS), "description": "How to show the outputs."}
-            ),
-        },
-        closed=False,
-    ),
-    "error": _object(
-        {"error": _ref("ErrorInfo")},
-        ("error",),
-        closed=False,
-        description="The run crashed (on_error): it ends as failed.",
-    ),
-    "tool_start": _object(
-        {
-            "tool_name": _TOOL_NAME,
-            "input_str": {
-                "description": "The tool's input; a value that is not a string is stored "
-                "as its JSON text. Null or absent is stored as an empty string."
-            },
-            "span_id": _SPAN_ID,
-            "attributes": _ATTRIBUTES,
-        },
-        ("tool_name",),
-        closed=False,
-    ),
-    "tool_end": _object(
-        {"tool_name": _TOOL_NAME, "output": ANY_JSON, "span_id": _SPAN_ID},
-        ("tool_name",),
-        closed=False,
-    ),
-    "tool_error": _object(
-        {"tool_name": _TOOL_NAME, "error": _ref("ErrorInfo"), "span_id": _SPAN_ID},
-        ("tool_name", "error"),
-        closed=False,
-    ),
-    "llm_new_token": _object(
-        {
-            "token": _string(description="One streamed piece of text; may be empty."),
-            "model": _nullable(_string(0, 200)),
-            "call_id": _CALL_ID,
-        },
-        ("token",),
-        closed=False,
-        description="Not stored as an event: the tokens of a call fold into one LLM call "
-        "(text, token count, timing), deduplicated and ordered by seq, else event_id.",
-    ),
-    "agent_action": _object(
-        {"tool": _string(1, 200), "tool_input": ANY_JSON}, ("tool",), closed=False
-    ),
-    "status": _object(
-        {
-            "status": {"enum": list(RUN_STATUSES)},
-            "message": _nullable(_string()),
-            "thread_id": _nullable(
-                _string(0, 200, description="For `suspended`: the thread a resume continues.")
-            ),
-            "next_step": _nullable(
-                _string(0, 10_000, description="For `suspended`: what the human is asked.")
-            ),
-        },
-        ("status",),
-        closed=False,
-        description="A settled status (succeeded, failed, cancelled, timed_out, "
-        "validation_failed, and suspended: waiting for a human) is never replaced by a "
-        "later unsettled one; among settled ones failure outranks suspension, which "
-        "outranks success, whatever order they arrive in.",
-    ),
-    "log": _object(
-        {
-            "message": _string(description="May be empty."),
-            "level": _nullable(
-                _string(
-                    pattern=_case_insensitive((*LOG_LEVELS, "warn")),
-                    description=f"One of {', '.join(LOG_LEVELS)}, in any case; `warn` is "
-                    "read as warning. Default info; stored in lower case.",
-                    default="info",
-                )
-            ),
-            "stream": _nullable({"enum": list(LOG_STREAMS), "default": "stdout"}),
-            "logger": _nullable(_string(0, 200)),
-            "attributes": _ATTRIBUTES,
-        },
-        ("message",),
-        closed=False,
-    ),
-    "usage": _object(
-        {
-            "model": _string(1, 200, examples=["gpt-4o"]),
-            "input_tokens": _count(),
-            "output_tokens": _count(),
-            "cache_read_tokens": _nullable(_count(default=0, description="Priced apart.")),
-            "cache_write_tokens": _nullable(_count(default=0, description="Priced apart.")),
-            "call_id": _CALL_ID,
-        },
-        ("model", "input_tokens", "output_tokens"),
-        closed=False,
-        description="Billed tokens of one LLM call; priced from the model price table.",
-    ),
-    "llm_call": _object(
-        {
-            "call_id": _string(1, 128),
-            "model": _string(1, 200, examples=["gpt-4o"]),
-            "started_at": _nullable(
-                {**TIMESTAMP, "description": "When the call was sent; `ts` is when it ended."}
-            ),
-            "input": {
-                "description": "What the model was sent: a list of `{role, content}` messages "
-                "or any JSON value."
-            },
-            "output": _nullable(_string(description="The answer's text.")),
-            "input_tokens": _nullable(_count(default=0)),
-            "output_tokens": _nullable(_count(default=0)),
-            "cache_read_tokens": _nullable(_count(default=0, description="Priced apart.")),
-            "cache_write_tokens": _nullable(_count(default=0, description="Priced apart.")),
-            "error": _nullable(_ref("ErrorInfo")),
-            "attributes": _ATTRIBUTES,
-        },
-        ("call_id", "model"),
-        closed=False,
-        description="One whole LLM call told at once (an OpenTelemetry LLM span, or a client "
-        "that does not stream): priced like `usage`; tokens streamed for the same call_id "
-        "keep their text.",
-    ),
-    "revenue": _object(
-        {
-            "kind": {"enum": list(REVENUE_KINDS)},
-            "amount": _string(
-                pattern=r"^0*[0-9]{1,12}(\.[0-9]{1,6})?$",
-                description="A decimal string under 10^12, never negative (the kind says "
-                "which way the money moves), with no more decimals than the currency's ISO "
-                '4217 minor units: "1234" JPY, "12.50" USD, "1.500" KWD ("12.5" JPY is '
-                "rejected; trailing zeros do not count). Stored in the minor units: "
-                '"7" USD is kept as "7.00". A JSON number is rejected (floats lose cents).',
-                examples=["12.50"],
-            ),
-            "currency": _string(
-                pattern=_currency_pattern(CURRENCY_CODES),
-                description=f"An ISO 4217 currency code (the table published "
-                f"{ISO_4217_PUBLISHED}), in any case; stored in upper case. Codes that are "
-                "not money (XAU, XDR, XTS, XXX...: no minor units) are rejected.",
-                examples=["USD", "JPY", "KWD"],
-            ),
-            "customer": _nullable(_string(0, 200)),
-            "external_id": _nullable(
-                _string(0, 200, description="The billing system's id; unique per project.")
-            ),
-            "refund_of": _nullable(
-                _string(0, 200, description="For a refund: the external_id of the charge.")
-            ),
-            "metadata": _nullable({"type": "object"}),
-        },
-        ("kind", "amount", "currency"),
-        closed=False,
-        allOf=_amounts_in_minor_units(),
-    ),
-    "artifact": _object(
-        {
-            "name": _string(1, 500),
-            "url": _nullable(_string(0, 4000, description="A link; Studio never fetches it.")),
-            "mime": _nullable(_string(0, 200)),
-        },
-        ("name",),
-        closed=False,
-        description="A file the agent produced.",
-    ),
-    "tool_usage": _object(
-        {
-            "tool": _TOOL_NAME,
-            "count": _nullable({"type": "integer", "minimum": 1, "maximum": 10**9, "default": 1}),
-        },
-        ("tool",),
-        closed=False,
-        description="Billable uses of a tool: counted per day, agent and tool, priced from "
-        "the tool price table.",
-    ),
-    "state_update": _object(
-        {"state": ANY_JSON},
-        closed=False,
-        description="The agent's state; the latest snapshot is shown on the run.",
-    ),
-    "process_exit": _object(
-        {
-            "exit_code": {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1},
-            "duration_ms": _nullable(_count()),
-        },
-        ("exit_code",),
-        closed=False,
-        description="The run's process ended: a non-zero code fails the run (137: killed, "
-        "likely out of memory); 0 ends a run nothing else ended as succeeded.",
-    ),
-    "stream_end": _object(
-        {"lines": _nullable(_count())},
-        closed=False,
-        description="The run's stream ended (X-Charm-Stream-End): a run nothing else "
-        "ended is succeeded.",
-    ),
+    event_type: _DATA_SCHEMAS[data_type.__name__]
+    for event_type, data_type in EVENT_DATA_TYPES.items()
 }
+EVENT_DATA["revenue"]["allOf"] = _amounts_in_minor_units()
+
 
 _EVENT_COMMON = _object(
     {
@@ -862,7 +586,7 @@ SCHEMAS: dict[str, dict] = {
         closed=False,
         examples=[{"name": "invoice-bot", "version": "1.4.0"}],
     ),
-    "ErrorInfo": _ERROR_INFO,
+    **{name: schema for name, schema in _DATA_SCHEMAS.items() if not name.endswith("Data")},
     "EventCommon": _EVENT_COMMON,
     **{_data_name(t): schema for t, schema in EVENT_DATA.items()},
     **{_event_name(t): _event_schema(t) for t in EVENT_TYPES},

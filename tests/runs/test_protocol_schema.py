@@ -62,6 +62,8 @@ _value = st.one_of(
 _word = st.sampled_from([
     "cloud", "local", "docker", "prod", "stdout", "stderr", "info", "WARN", "Error", "loud",
     "running", "succeeded", "suspended", "json", "markdown", "gpt-4o", "A=1", "KEY",
+    "charge", "refund", "USD", "jpy", "XXQ", "XAU", "12.5", "12.50", "-1", "0007", "1.1234567",
+    "2026-12-07T10:00:00Z", "2026-12-07T10:00:00",
 ])  # fmt: skip
 _field = st.one_of(_value, _word)
 _data_keys = st.sampled_from([
@@ -69,7 +71,8 @@ _data_keys = st.sampled_from([
     "tool_name", "input_str", "span_id", "attributes", "output", "token", "model", "call_id",
     "tool", "tool_input", "status", "message", "next_step", "level", "stream", "logger",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "name", "url",
-    "mime", "state",
+    "mime", "state", "kind", "amount", "currency", "customer", "external_id", "refund_of",
+    "metadata", "started_at", "input", "count", "exit_code", "duration_ms", "lines",
 ])  # fmt: skip
 _nested = st.one_of(
     _field,
@@ -103,7 +106,20 @@ _VALID_DATA = {
     "usage": {"model": "gpt-4o", "input_tokens": 10, "output_tokens": 2},
     "artifact": {"name": "report.pdf", "url": "https://x", "mime": "application/pdf"},
     "state_update": {"state": {"step": 2}},
-    "revenue": {"kind": "charge", "amount": "1.00", "currency": "USD"},
+    "revenue": {"kind": "charge", "amount": "1.00", "currency": "USD", "customer": "c"},
+    "llm_call": {
+        "call_id": "c1",
+        "model": "gpt-4o",
+        "started_at": "2026-12-07T10:59:59Z",
+        "input": [{"role": "user", "content": "hi"}],
+        "output": "yo",
+        "input_tokens": 3,
+        "output_tokens": 1,
+        "error": None,
+    },
+    "tool_usage": {"tool": "geocode", "count": 2},
+    "process_exit": {"exit_code": 137, "duration_ms": 1200},
+    "stream_end": {"lines": 40},
 }
 
 
