@@ -7,8 +7,10 @@ import re
 import time
 
 import httpx
+import psycopg
 import pytest
 
+from bench.ingest_e2e import wait_until
 from tests.conftest import PASSWORD
 from tests.faults.checks import assert_exactly_once
 from tests.faults.load import Load, fleet_events, requests_of
@@ -26,6 +28,7 @@ def test_database_restarted_during_ingestion(target, project, mode):
     once = Load(target.port, target.key, giving_up, clients=1, pace=0.3, retry=False).start()
 
     time.sleep(1.5)
+    cut_an_ingest_mid_transaction(target)
     target.stack.postgres.stop(mode)
     time.sleep(4)
     target.stack.postgres.start()
@@ -40,6 +43,24 @@ def test_database_restarted_during_ingestion(target, project, mode):
     conn = target.conn()
     wait_for_applied(conn, target.project_id, timeout=45)
     assert_exactly_once(conn, target.project_id, retrying + giving_up, project)
+
+
+def cut_an_ingest_mid_transaction(target) -> None:
+    """Hold the next ingest inside its transaction, its key checked and its batch half
+    written, then cut its connection, as a restart does to requests under way: the
+    answer it owes is not a 202."""
+    blocker = psycopg.connect(target.stack.postgres.url())
+    blocker.execute("LOCK TABLE runs_ingestbatch IN EXCLUSIVE MODE")
+    with target.conn() as conn:
+        waiting = wait_until(
+            lambda: conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'studio-web' "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone(),
+            10, "an ingest waiting on the batch table", interval=0.01,
+        )  # fmt: skip
+        conn.execute("SELECT pg_terminate_backend(%s, 5000)", waiting)
+    blocker.close()
 
 
 def signed_in(target) -> httpx.Client:
