@@ -78,11 +78,17 @@ def enqueue_all(batch_ids: list[int]) -> None:
         enqueue(batch_id)
 
 
+_SEND_ONCE_MORE = {"max_retries": 1, "interval_start": 0, "interval_step": 0}
+
+
 def enqueue(batch_id: int) -> None:
     from runs.tasks import apply_batch  # the task module imports this one
 
     try:
-        apply_batch.delay(batch_id)
+        # One retry at once, for a pooled connection the broker dropped; no more, nor any
+        # wait: that would hold the request (and the web process's one thread for sync
+        # views) while the broker is down, and the sweeper sends the batch anyway.
+        apply_batch.apply_async((batch_id,), retry_policy=_SEND_ONCE_MORE)
     except Exception:
         # The batch is committed; the sweeper sends it again once the broker is back.
         logger.warning("could not send batch %s to the broker; the sweeper will", batch_id)

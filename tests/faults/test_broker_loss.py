@@ -42,3 +42,22 @@ def test_redis_restarted_empty_with_batches_pending_loses_nothing(target, projec
     assert during.statuses() == {202}, "PostgreSQL is up: every request is taken"
     wait_for_applied(conn, target.project_id, timeout=45)
     assert_exactly_once(conn, target.project_id, requests, project)
+
+
+def test_ingest_takes_events_while_redis_is_down_and_they_are_applied_once_it_is_back(
+    target, project
+):
+    requests = requests_of(fleet_events(10, "rd-"), 100)
+    conn = target.conn()
+    target.stack.start_worker()
+    target.stack.redis.kill()
+    try:
+        started = time.monotonic()
+        down = Load(target.port, target.key, requests, clients=2).run()
+        took = time.monotonic() - started
+    finally:
+        target.stack.redis.start()
+    assert down.statuses() == {202}, "the batches are in PostgreSQL: the broker is not needed"
+    assert took < 3, f"10 requests took {took:.1f}s: sending their tasks held them"
+    wait_for_applied(conn, target.project_id, timeout=45)
+    assert_exactly_once(conn, target.project_id, requests, project)
