@@ -2,6 +2,8 @@
 each test, so one test's outage never leaks into the next."""
 
 import contextlib
+import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -12,13 +14,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.faults.services import Stack, postgres_bin
+from tests.faults.services import Stack, postgres_bin, redis_server
 
 
 @pytest.fixture(scope="session")
 def stack():
-    if postgres_bin() is None or shutil.which("redis-server") is None:
+    if postgres_bin() is None or redis_server() is None:
         pytest.skip("fault tests need PostgreSQL's server programs and redis-server")
+    if os.geteuid() == 0 and not _has_account("postgres"):
+        pytest.skip("run as root, fault tests need a postgres account to run PostgreSQL as")
     # Not pytest's tmp_path: its folders are private to this user, and PostgreSQL may
     # run as another.
     root = Path(tempfile.mkdtemp(prefix="studio-faults-"))
@@ -81,3 +85,11 @@ def _heal(stack: Stack) -> None:
     except psycopg.OperationalError:
         with contextlib.suppress(subprocess.CalledProcessError):
             stack.postgres.start()
+
+
+def _has_account(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True

