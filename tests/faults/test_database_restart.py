@@ -24,7 +24,7 @@ def test_database_restarted_during_ingestion(target, project, mode):
     target.stack.start_worker(concurrency=2)
     retrying = requests_of(fleet_events(40, f"db{mode[0]}-"), 100)
     giving_up = requests_of(fleet_events(10, f"dg{mode[0]}-"), 50)
-    patient = Load(target.port, target.key, retrying, clients=3, pace=0.15, deadline=50).start()
+    patient = Load(target.port, target.key, retrying, clients=3, pace=0.25, deadline=50).start()
     once = Load(target.port, target.key, giving_up, clients=1, pace=0.3, retry=False).start()
 
     time.sleep(1.5)
