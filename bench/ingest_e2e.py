@@ -104,6 +104,12 @@ class Service:
     name: str
     process: subprocess.Popen
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown, no acks, as a crash."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return
@@ -119,30 +125,35 @@ def log_path(name: str) -> Path:
     return Path(tempfile.gettempdir()) / f"bench-ingest-{name}.log"
 
 
-def start(name: str, args: list[str]) -> Service:
-    log = open(log_path(name), "w")  # noqa: SIM115 - kept open for the child
+def start(name: str, args: list[str], env: dict | None = None, log: Path | None = None) -> Service:
+    """Start a process in its own session, its output in `log` (default: the bench's)."""
+    out = open(log or log_path(name), "w")  # noqa: SIM115 - kept open for the child
     process = subprocess.Popen(
-        args, cwd=BASE_DIR, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+        args, cwd=BASE_DIR, env=env or os.environ.copy(), stdout=out, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     return Service(name, process)
 
 
-def start_workers(concurrency: int) -> Service:
+def start_workers(concurrency: int, env: dict | None = None, log: Path | None = None) -> Service:
     return start(
         "worker",
         [sys.executable, "-m", "celery", "-A", "studio", "worker", "-l", "warning",
          "-c", str(concurrency), "--without-heartbeat", "--without-gossip", "--without-mingle",
          "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"],
+        env, log,
     )  # fmt: skip
 
 
-def start_web(port: int, processes: int) -> Service:
+def start_web(
+    port: int, processes: int, env: dict | None = None, log: Path | None = None
+) -> Service:
     return start(
         "web",
         [sys.executable, "-m", "uvicorn", "studio.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(processes), "--no-access-log",
          "--log-level", "warning"],
+        env, log,
     )  # fmt: skip
 
 

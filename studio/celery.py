@@ -4,18 +4,23 @@ import os
 
 from celery import Celery
 
+from studio.env import env_int
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# How often beat looks for pending batches the broker lost (a sweep is one cheap query).
+SWEEP_SECONDS = env_int("PENDING_BATCH_SWEEP_SECONDS", 30, minimum=1)
+
 # Every periodic task in one place, each expiring before its next run.
 app.conf.beat_schedule = {
     "sweep-pending-batches": {
         "task": "runs.tasks.sweep_pending_batches",
-        "schedule": 30.0,
-        "options": {"expires": 25},
+        "schedule": float(SWEEP_SECONDS),
+        "options": {"expires": SWEEP_SECONDS * 0.8},
     },
     "flag-stalled-runs": {
         "task": "runs.tasks.flag_stalled_runs",

@@ -1,5 +1,7 @@
 """Small SQL helpers shared by the pipeline's bulk writes."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache
 
@@ -11,12 +13,18 @@ from django.db.models import JSONField
 from django.db.models.fields import AutoFieldMixin
 
 
-def bulk_cursor() -> psycopg.Cursor:
+@contextmanager
+def bulk_cursor() -> Iterator[psycopg.Cursor]:
     """A psycopg cursor with server-side parameter binding, on Django's connection and
     so inside its transaction. Django's own cursors quote every parameter into the SQL
-    text on the client, which costs more than the database work for large arrays."""
+    text on the client, which costs more than the database work for large arrays.
+
+    Its errors are Django's (a lost server is django.db.OperationalError, which the
+    ingest view answers with 503, not 500), and a connection broken under it is
+    dropped at the end of the request, as with Django's cursors."""
     connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def upsert_add(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: list[tuple]) -> None:

@@ -18,6 +18,9 @@ settings_patterns = (
     "settings",
 )
 
+# PostgreSQL unreachable: 503 with Retry-After, not a 500 (studio/outage.py).
+handler500 = "studio.outage.server_error"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="runs:list", permanent=False)),
     path("login/", signin.LoginView.as_view(), name="login"),

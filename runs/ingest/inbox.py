@@ -79,10 +79,18 @@ def enqueue_all(batch_ids: list[int]) -> None:
         enqueue(batch_id)
 
 
+_SEND_ONCE_MORE = {"max_retries": 1, "interval_start": 0, "interval_step": 0}
+
+
 def enqueue(batch_id: int) -> None:
     try:
-        # Sent by name: the task module imports this one, not the other way round.
-        current_app.send_task("runs.tasks.apply_batch", args=(batch_id,))
+        # Sent by name: the task module imports this one, not the other way round. One
+        # retry at once, for a pooled connection the broker dropped; no more, nor any
+        # wait: that would hold the request (and the web process's one thread for sync
+        # views) while the broker is down, and the sweeper sends the batch anyway.
+        current_app.send_task(
+            "runs.tasks.apply_batch", args=(batch_id,), retry_policy=_SEND_ONCE_MORE
+        )
     except Exception:
         # The batch is committed; the sweeper sends it again once the broker is back.
         logger.warning("could not send batch %s to the broker; the sweeper will", batch_id)
