@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -26,6 +25,7 @@ from billing.pricing import Price, Usage, cost_of, normalize_model
 from billing.tool_pricing import ToolRate
 from runs.ingest.rollups import daily_key, hour_of, regroup
 from runs.models import TOKEN_COUNTS, USAGE_SUMS, LlmCall, Run, UsageHourly
+from studio.celery import app as celery_app
 from studio.models import Organization, Project
 from studio.sql import upsert_add
 
@@ -186,8 +186,8 @@ def reprice_later(*, organization_id: int | None, scope: RepriceScope) -> None:
 
     def enqueue() -> None:
         # Sent by name: the task module imports this one, not the other way round.
-        current_app.send_task(REPRICE_TASK, args)
-        current_app.send_task(REPRICE_TASK, args, countdown=delay)
+        celery_app.send_task(REPRICE_TASK, args)
+        celery_app.send_task(REPRICE_TASK, args, countdown=delay)
 
     transaction.on_commit(enqueue)
 

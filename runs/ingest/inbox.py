@@ -10,7 +10,6 @@ import logging
 import zlib
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
@@ -21,6 +20,7 @@ from runs.ingest.apply import ApplyResult, events_apply
 from runs.models import IngestBatch
 from runs.partitions import ensure_partitions, known_partitions
 from runs.protocol import Event, Rejection, dumps_events, loads_events
+from studio.celery import app as celery_app
 from studio.models import Project
 from studio.sql import insert_rows
 
@@ -84,11 +84,11 @@ _SEND_ONCE_MORE = {"max_retries": 1, "interval_start": 0, "interval_step": 0}
 
 def enqueue(batch_id: int) -> None:
     try:
-        # Sent by name: the task module imports this one, not the other way round. One
+        # Sent by name through Studio's app: the task module imports this one. One
         # retry at once, for a pooled connection the broker dropped; no more, nor any
         # wait: that would hold the request (and the web process's one thread for sync
         # views) while the broker is down, and the sweeper sends the batch anyway.
-        current_app.send_task(
+        celery_app.send_task(
             "runs.tasks.apply_batch", args=(batch_id,), retry_policy=_SEND_ONCE_MORE
         )
     except Exception:

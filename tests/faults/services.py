@@ -214,7 +214,7 @@ class Stack:
         self.workers.append(worker)
         if not wait:
             return worker
-        celery = Celery(broker=self.redis.url)
+        celery = Celery(broker=self.redis.url, set_as_current=False)
         try:
             wait_until(lambda: self._ping(celery, worker), 60, "worker start", interval=0.3)
         finally:

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.worker]
 
 def send_again(broker_url: str, batch_ids: list[int], times: int) -> None:
     """Deliver each batch's task again, as a broker that redelivers does."""
-    celery = Celery(broker=broker_url)
+    celery = Celery(broker=broker_url, set_as_current=False)
     try:
         for _ in range(times):
             for batch_id in batch_ids:
