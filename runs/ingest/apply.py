@@ -10,8 +10,10 @@ The order of work inside the transaction:
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from msgspec.structs import replace
 
 from billing.prices import usage_pricer
 from runs.ingest import calls, errors, spans
@@ -35,9 +37,9 @@ from studio.sql import bulk_cursor, insert_rows, update_rows, upsert_add
 
 # The run columns a RunState holds: its fields that are Run columns, bar the run id.
 _RUN_STATE_FIELDS = tuple(
-    f.name
-    for f in fields(RunState)
-    if f.name != "run_id" and f.name in {c.attname for c in Run._meta.concrete_fields}
+    name
+    for name in RunState.__struct_fields__
+    if name != "run_id" and name in {c.attname for c in Run._meta.concrete_fields}
 )
 
 
