@@ -309,7 +309,7 @@ def _read_array(text: str, start: int, reader: _JsonReader) -> tuple[list[_Item]
 def _json_problem(exc: Exception, *, with_line: bool) -> str:
     if isinstance(exc, json.JSONDecodeError):
         where = f"line {exc.lineno} column {exc.colno}" if with_line else f"column {exc.colno}"
-        return f"{exc.msg} at {where}"
+        return f"{exc.msg.removesuffix(' at')} at {where}"  # 'Invalid control character at'
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return "a number has too many digits"  # int() refuses over 4,300 digits
