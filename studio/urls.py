@@ -18,6 +18,8 @@ settings_patterns = (
     "settings",
 )
 
+handler404 = "studio.not_found.not_found"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="runs:list", permanent=False)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -155,10 +155,10 @@ def _check_no_nul(header: str, value: str | None) -> None:
 
 def _decompress(body: bytes, content_encoding: str | None) -> bytes:
     encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity") or not body:
+    if encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "x-gzip"):
-        return _gunzip(body)
+        return _gunzip(body) if body else body
     raise BodyError(415, f"unsupported Content-Encoding {encoding!r}; send gzip or no encoding")
 
 

@@ -175,6 +175,37 @@ def test_a_nul_in_the_run_id_header_is_a_400(api):
     clear_error(response, 400, "X-Charm-Run-Id", "NUL")
 
 
+@pytest.mark.parametrize(
+    ("url", "status", "where"),
+    [
+        ("/api/v1/runs?agent=%00", 400, "query string"),
+        ("/api/v1/runs?q=a%00b", 400, "query string"),
+        ("/api/v1/runs/%00", 404, "URL path"),
+        ("/api/v1/runs/run%00/events", 404, "URL path"),
+    ],
+)
+def test_a_nul_in_a_url_is_refused_saying_where(api, url, status, where):
+    clear_error(api.get(url), status, where, "NUL")
+
+
+def test_a_nul_in_a_header_is_a_400_naming_it(api):
+    response = api.post(
+        "/api/v1/validations",
+        data=b"ok",
+        content_type="text/plain",
+        headers={"X-Charm-Agent": "a\x00"},
+    )
+
+    clear_error(response, 400, "X-Charm-Agent header", "NUL")
+
+
+def test_a_nul_in_a_page_url_is_a_404_not_a_server_error(owner_client):
+    response = owner_client.get("/runs/a%00b/")
+
+    assert response.status_code == 404
+    assert b"NUL" in response.content
+
+
 # Numbers out of range -------------------------------------------------------------------------
 
 

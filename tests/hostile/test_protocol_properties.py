@@ -35,7 +35,7 @@ from runs.protocol.storable import _check_size, _check_storable
 # A hang shows as an example over the deadline; generous, the machine is shared.
 FUZZ = settings(
     max_examples=200,
-    deadline=timedelta(seconds=5),
+    deadline=timedelta(seconds=10),
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
