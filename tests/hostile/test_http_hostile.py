@@ -357,14 +357,24 @@ def test_an_empty_stdout_body_still_needs_its_run(api):
     clear_error(post(api, b"\n", "text/plain"), 400, "X-Charm-Run-Id")
 
 
-@pytest.mark.parametrize("body", [b"null", b"42", b'"text"', b"[1, 2]", b"{}"])
-def test_json_that_holds_no_event_is_refused_or_rejected_clearly(api, body):
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"null", 400, "body holds null"),
+        (b"42", 400, "body holds number 42"),
+        (b'"text"', 400, "body holds string"),
+        (b"[1, 2]", 202, "expected an event object, got number 1"),
+        (b"{}", 202, "type: required field is missing"),
+    ],
+)
+def test_json_that_holds_no_event_is_refused_or_rejected_clearly(api, body, status, words):
     response = post(api, body, "application/json")
 
-    if response.status_code == 202:
-        assert response.json()["accepted"] == 0 and response.json()["rejected"]
+    if status == 400:
+        clear_error(response, 400, words)
     else:
-        clear_error(response, 400)
+        accepted, errors = accepted_and_errors(response)
+        assert accepted == 0 and words in errors[0]
 
 
 # OTLP out of range ------------------------------------------------------------------------------
