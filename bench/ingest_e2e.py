@@ -408,6 +408,20 @@ def cpu_seconds(services: list) -> dict[str, float]:
     return used
 
 
+def tree_rss(service: Service) -> int:
+    """Resident bytes of the service's process and its children; 0 once it is gone."""
+    import psutil
+
+    total = 0
+    try:
+        root = psutil.Process(service.process.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            total += proc.memory_info().rss
+    except psutil.Error:
+        pass
+    return total
+
+
 class PeakMemory:
     """The highest resident memory of the given process groups together, sampled every
     0.2 s in a thread while in use."""
@@ -419,18 +433,8 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        import psutil
-
         while not self._stop.wait(0.2):
-            total = 0
-            for service in self.services:
-                try:
-                    root = psutil.Process(service.process.pid)
-                    for proc in [root, *root.children(recursive=True)]:
-                        total += proc.memory_info().rss
-                except psutil.Error:
-                    continue
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, sum(tree_rss(service) for service in self.services))
 
     def __enter__(self) -> "PeakMemory":
         self._thread.start()

@@ -123,6 +123,7 @@ def stream_headers(headers) -> dict:
     }
 
 
+@csrf_exempt  # authenticated by API key; other methods get a 405
 @require_GET
 def runs_list(request: HttpRequest) -> JsonResponse:
     key = _key_or_error(request, "read")
@@ -139,6 +140,7 @@ def runs_list(request: HttpRequest) -> JsonResponse:
     )
 
 
+@csrf_exempt  # authenticated by API key; other methods get a 405
 @require_GET
 def run_detail(request: HttpRequest, run_id: str) -> JsonResponse:
     run = _run_or_error(request, run_id)
@@ -147,6 +149,7 @@ def run_detail(request: HttpRequest, run_id: str) -> JsonResponse:
     return JsonResponse(serializers.run_full(run))
 
 
+@csrf_exempt  # authenticated by API key; other methods get a 405
 @require_GET
 def run_events(request: HttpRequest, run_id: str) -> JsonResponse:
     run = _run_or_error(request, run_id)

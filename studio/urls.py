@@ -20,6 +20,7 @@ settings_patterns = (
 
 # PostgreSQL unreachable: 503 with Retry-After, not a 500 (studio/outage.py).
 handler500 = "studio.outage.server_error"
+handler404 = "studio.not_found.not_found"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="runs:list", permanent=False)),

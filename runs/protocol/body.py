@@ -95,6 +95,7 @@ def parse_body(
         raise BodyError(415, _unsupported_type_message(media_type))
     if run_id is not None or is_text:
         _check_header_run_id(run_id)
+    _check_no_nul("X-Charm-Agent", agent)
     received_at = _utc_now() if received_at is None else _as_utc(received_at)
     data = _decompress(body, content_encoding)
     ctx = _Context.at(received_at, run_id)
@@ -144,14 +145,21 @@ def _check_header_run_id(run_id: str | None) -> None:
         )
     if not 0 < len(run_id) <= 128:
         raise BodyError(400, f"X-Charm-Run-Id: expected 1–128 characters, got {len(run_id):,}")
+    _check_no_nul("X-Charm-Run-Id", run_id)
+
+
+def _check_no_nul(header: str, value: str | None) -> None:
+    # Events carry the header's text, and PostgreSQL text cannot hold NUL.
+    if value is not None and "\x00" in value:
+        raise BodyError(400, f"{header}: contains a NUL character, which cannot be stored")
 
 
 def _decompress(body: bytes, content_encoding: str | None) -> bytes:
     encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity") or not body:
+    if encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "x-gzip"):
-        return _gunzip(body)
+        return _gunzip(body) if body else body
     raise BodyError(415, f"unsupported Content-Encoding {encoding!r}; send gzip or no encoding")
 
 
@@ -302,7 +310,7 @@ def _read_array(text: str, start: int, reader: _JsonReader) -> tuple[list[_Item]
 def _json_problem(exc: Exception, *, with_line: bool) -> str:
     if isinstance(exc, json.JSONDecodeError):
         where = f"line {exc.lineno} column {exc.colno}" if with_line else f"column {exc.colno}"
-        return f"{exc.msg} at {where}"
+        return f"{exc.msg.removesuffix(' at')} at {where}"  # 'Invalid control character at'
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return "a number has too many digits"  # int() refuses over 4,300 digits

@@ -148,7 +148,12 @@ def _parse_rfc3339(text: str) -> datetime:
         raise EventError(
             f"ts: {text!r} has no UTC offset; end it with 'Z' or an offset like '+02:00'"
         )
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset: no such UTC time
+        raise EventError(
+            f"ts: {text!r} is outside the years 1 to 9999 in UTC; check the emitter's clock"
+        ) from None
 
 
 def _ts_range_problem(ts: datetime, ctx: _Context) -> str:

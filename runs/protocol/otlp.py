@@ -117,7 +117,7 @@ def _pb_span(span, resource: dict, scope: str) -> Span:
             for e in span.events
         ]
     except _TooDeep as error:
-        decoded.problem = str(error)
+        decoded.problem = f"{decoded.where}: {error}"
     decoded.problem = decoded.problem or _span_problem(decoded)
     return decoded
 
@@ -157,6 +157,8 @@ def _from_json(body: bytes) -> list[Span]:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError) as error:
         raise BodyError(400, f"body is not OTLP JSON: {error}") from None
+    except RecursionError:
+        raise BodyError(400, "body is not OTLP JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise BodyError(400, 'body is not OTLP JSON: expected an object like {"resourceSpans": []}')
     if _SURROGATE_ESCAPE.search(body):
@@ -211,13 +213,16 @@ def _json_span(obj: object, resource: dict, scope: str, where: str) -> Span:
         span.status_code = _enum(status.get("code"), _STATUS_NAMES, f"{where}.status.code")
         span.status_message = _text(str(status.get("message") or ""))
         span.attributes = _json_attributes(obj.get("attributes"), where)
+        events = obj.get("events") or []
+        if not isinstance(events, list):
+            raise ValueError(f"{where}.events: expected an array of span events")
         span.events = [
             SpanEvent(
                 _text(str(e.get("name") or "")),
                 _nanos(_field(e, "timeUnixNano", "time_unix_nano"), f"{where}.events[{i}]"),
                 _json_attributes(e.get("attributes"), f"{where}.events[{i}]"),
             )
-            for i, e in enumerate(obj.get("events") or [])
+            for i, e in enumerate(events)
             if isinstance(e, dict)
         ]
     except (ValueError, _TooDeep) as error:
@@ -256,10 +261,10 @@ def _hex_id(value: object, size: int, where: str) -> str:
 
 
 def _nanos(value: object, where: str) -> int:
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
+        return value  # a fixed64, as in the protobuf
     if value is None:
         return 0
     raise ValueError(f"{where}: expected a time in Unix nanoseconds, got {str(value)[:40]!r}")
@@ -283,11 +288,12 @@ def _json_attributes(pairs: object, where: str, depth: int = 0) -> dict:
     out = {}
     for pair in pairs:
         if isinstance(pair, dict) and isinstance(pair.get("key"), str):
-            out[_text(pair["key"])] = _json_value(pair.get("value"), depth)
+            key = _text(pair["key"])
+            out[key] = _json_value(pair.get("value"), depth, f"{where}.attributes[{key[:40]!r}]")
     return out
 
 
-def _json_value(value: object, depth: int):
+def _json_value(value: object, depth: int, where: str):
     if not isinstance(value, dict):
         return None
     for name, found in _JSON_VALUE_KINDS:
@@ -300,18 +306,33 @@ def _json_value(value: object, depth: int):
         return _text(str(raw))
     if kind == "bool":
         return bool(raw)
-    if kind == "int":
-        return int(raw) if isinstance(raw, int | str) and str(raw).lstrip("-").isdigit() else None
-    if kind == "double":
-        return _number(float(raw)) if isinstance(raw, int | float | str) else None
+    if kind == "int" or kind == "double":
+        return _json_number(raw, kind, where)
     if depth >= MAX_NESTING:
-        raise _TooDeep(f"attribute values nested more than {MAX_NESTING} levels deep")
-    if kind == "array":
-        items = raw.get("values") if isinstance(raw, dict) else None
-        return [_json_value(item, depth + 1) for item in items or []]
-    if kind == "kvlist":
-        return _json_attributes((raw or {}).get("values"), "kvlistValue", depth + 1)
+        raise _TooDeep(f"{where}: attribute values nested more than {MAX_NESTING} levels deep")
+    if kind in ("array", "kvlist"):
+        items = raw.get("values") if isinstance(raw, dict) else raw
+        if isinstance(raw, list) or (items is not None and not isinstance(items, list)):
+            raise ValueError(f'{where}: {kind}Value: expected {{"values": [...]}}')
+        if kind == "kvlist":
+            return _json_attributes(items, f"{where}.kvlistValue", depth + 1)
+        return [_json_value(item, depth + 1, f"{where}[{n}]") for n, item in enumerate(items or [])]
     return str(raw)  # bytes: already base64 in OTLP JSON
+
+
+def _json_number(raw: object, kind: str, where: str):
+    """An intValue (a string in OTLP JSON) or a doubleValue; None when of another type."""
+    try:
+        if kind == "int":
+            digits = str(raw).removeprefix("-")
+            if isinstance(raw, int | str) and digits.isascii() and digits.isdigit():
+                return int(raw)
+            return None
+        return _number(float(raw)) if isinstance(raw, int | float | str) else None
+    except (ValueError, OverflowError):  # 'abc', over 4,300 digits, an int past a double
+        raise ValueError(
+            f"{where}: {kind}Value: expected a number, got {str(raw)[:40]!r}"
+        ) from None
 
 
 _JSON_VALUE_KINDS = (

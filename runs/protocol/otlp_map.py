@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from runs.protocol.codec import _COMPACT, _format_ts
 from runs.protocol.events import _ts_range_problem
 from runs.protocol.otlp import STATUS_ERROR, Span
-from runs.protocol.types import ENVIRONMENTS, MAX_EVENT_BYTES, Event, _Context
+from runs.protocol.storable import _check_storable
+from runs.protocol.types import ENVIRONMENTS, MAX_EVENT_BYTES, Event, EventError, _Context
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
@@ -73,7 +74,7 @@ def spans_to_events(
             continue
         made = _span_events(span)
         if check_sizes:
-            problem = _size_problem(span, made)
+            problem = _storable_problem(span, made)
             if problem:
                 problems.append(problem)
                 continue
@@ -89,8 +90,14 @@ def _time_problem(span: Span, ctx: _Context) -> str:
     return ""
 
 
-def _size_problem(span: Span, events: list[Event]) -> str:
+def _storable_problem(span: Span, events: list[Event]) -> str:
+    """Why the span's events cannot be stored, as the native parser checks them: JSON
+    parsed out of attributes may hold NaN, NUL, a lone surrogate or deep nesting."""
     for event in events:
+        try:
+            _check_storable(event.data)
+        except EventError as error:
+            return f"{span.where}: its {event.type} data {error}"
         size = len(_COMPACT.encode(event.data).encode())
         if size > MAX_EVENT_BYTES:
             limit = f"{MAX_EVENT_BYTES:,}"
@@ -473,7 +480,7 @@ def _value(attributes: dict, prefix: str):
     if isinstance(value, str) and mime == "application/json":
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return value
     return value
 
@@ -483,7 +490,7 @@ def _genai_json(attributes: dict, key: str):
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return value
     return value
 
@@ -530,7 +537,8 @@ def _text_of(answer) -> str | None:
             content = inner.get("content") if isinstance(inner, dict) else inner
         if isinstance(content, str):
             parts.append(content)
-        for part in message.get("parts") or []:
+        pieces = message.get("parts")
+        for part in pieces if isinstance(pieces, list) else []:
             if isinstance(part, dict) and isinstance(part.get("content"), str):
                 parts.append(part["content"])
         for key in sorted(k for k in message if k.startswith("contents.")):

@@ -5,6 +5,7 @@ No NaN or Infinity, no NUL character, no unpaired surrogate, nesting at most
 PostgreSQL refuse the whole batch later, in the worker.
 """
 
+import json
 import math
 
 from runs.protocol.codec import _COMPACT
@@ -37,7 +38,7 @@ def _unstorable(value: object, path: str, depth: int) -> str | None:
     """The first part of `value` that JSON or PostgreSQL cannot hold, described; or None."""
     kind = type(value)
     if kind is str:
-        return _unstorable_string(value, path)
+        return _unstorable_string(value, path or "event")
     if kind is dict or kind is list:
         if depth > MAX_NESTING:
             return f"{path or 'event'}: nested more than {MAX_NESTING} levels deep"
@@ -48,9 +49,10 @@ def _unstorable(value: object, path: str, depth: int) -> str | None:
                     return problem
             return None
         for key, item in value.items():
-            item_path = f"{path}.{key}" if path else str(key)
             if type(key) is not str:
-                return f"{item_path}: object keys must be strings, got {type(key).__name__}"
+                where = f"{path}.{key}" if path else str(key)
+                return f"{where}: object keys must be strings, got {type(key).__name__}"
+            item_path = _key_path(path, key)
             problem = _unstorable_string(key, item_path + " (key)") or _unstorable(
                 item, item_path, depth + 1
             )
@@ -64,6 +66,13 @@ def _unstorable(value: object, path: str, depth: int) -> str | None:
     if kind is int or kind is bool or value is None:
         return None
     return f"{path or 'event'}: expected a JSON value, got {kind.__name__}"
+
+
+def _key_path(path: str, key: str) -> str:
+    # A key that is not plain text is shown as JSON: the message is stored and shown,
+    # so it must hold no NUL nor lone surrogate itself, and a blank key must be visible.
+    shown = key if key and key.isprintable() and key.strip() == key else json.dumps(key)[:80]
+    return f"{path}.{shown}" if path else shown
 
 
 def _unstorable_string(text: str, path: str) -> str | None:

@@ -99,7 +99,8 @@ def search_query(text: str) -> SearchQuery:
     """Words as prefixes, all required: 'inv tim' finds 'invoice-bot TimeoutError'."""
     words = re.findall(r"[\w.-]+", text.lower())[:8]
     raw = " & ".join(f"'{w}':*" for w in words if "'" not in w)
-    return SearchQuery(raw or "''", config="simple", search_type="raw")
+    # No words ('@'): an empty query, which matches nothing; "''" is a syntax error.
+    return SearchQuery(raw, config="simple", search_type="raw")
 
 
 def runs_filtered(project: Project, filters: RunFilters) -> QuerySet[Run]:

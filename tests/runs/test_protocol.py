@@ -458,7 +458,7 @@ def test_nul_character_in_an_object_key_is_rejected():
     assert (
         parse(ndjson(line))
         .rejected[0]
-        .error.startswith("data.outputs.a\x00 (key): string contains a NUL character")
+        .error.startswith('data.outputs."a\\u0000" (key): string contains a NUL character')
     )
 
 
