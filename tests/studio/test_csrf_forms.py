@@ -13,7 +13,7 @@ from tests.studio.access_world import acme_state
 from tests.studio.test_access_sweep import PAGES, fill, route_of, url_patterns
 
 HX_WRITES = ("hx-post", "hx-put", "hx-patch", "hx-delete")
-CSRF_FAILED = "CSRF verification failed"
+CSRF_FAILED = "Studio refused this form"  # templates/studio/csrf_failure.html
 
 
 @dataclass
@@ -177,10 +177,20 @@ def test_api_writes_need_no_csrf_token_because_cookies_do_not_authenticate_them(
     assert after == before
 
 
-def test_only_the_key_authenticated_api_writes_are_exempt_from_csrf():
+# Read-only endpoints are exempt too, so a POST gets their 405 rather than a CSRF page.
+API_READS = [
+    "/api/v1/runs", "/api/v1/runs/<path:run_id>", "/api/v1/runs/<path:run_id>/events",
+    "/api/v1/openapi.json", "/healthz",
+]  # fmt: skip
+
+
+def test_only_key_authenticated_writes_and_read_only_endpoints_are_exempt_from_csrf(client):
     exempt = {
         "/" + route
         for route, pattern in url_patterns()
         if getattr(pattern.callback, "csrf_exempt", False)
     }
-    assert exempt == set(API_WRITES)
+    assert exempt == set(API_WRITES) | set(API_READS)
+    for path in API_READS:
+        url = path.replace("<path:run_id>", "r1")
+        assert client.post(url).status_code == 405, f"{url} takes a POST"
