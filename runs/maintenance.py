@@ -2,12 +2,12 @@
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from runs.models import IngestBatch
-from runs.partitions import drop_partitions_before, ensure_partitions
+from runs.partitions import ensure_partitions
+from runs.retention import events_retain
 
 DAYS_AHEAD = 7
 APPLIED_BATCH_DAYS = 7  # applied batches are kept a week, to re-apply by hand if needed
@@ -31,12 +31,17 @@ def runs_flag_stalled() -> int:
 
 
 def partitions_maintain() -> dict:
-    """Create the next days' partitions; drop days past retention; purge old batches."""
+    """Create the next days' partitions; remove events past each project's retention;
+    purge old batches."""
     today = timezone.now().date()
     ensure_partitions({today + timedelta(days=n) for n in range(-1, DAYS_AHEAD + 1)})
-    dropped = drop_partitions_before(today - timedelta(days=settings.EVENT_RETENTION_DAYS))
+    retained = events_retain(today)
     purged, _ = IngestBatch.objects.filter(
         status=IngestBatch.Status.APPLIED,
         received_at__lt=timezone.now() - timedelta(days=APPLIED_BATCH_DAYS),
     ).delete()
-    return {"dropped": [d.isoformat() for d in dropped], "batches_purged": purged}
+    return {
+        "dropped": [d.isoformat() for d in retained["dropped"]],
+        "events_deleted": retained["events_deleted"],
+        "batches_purged": purged,
+    }

@@ -603,8 +603,19 @@ SCHEMAS: dict[str, dict] = {
         "present, null when absent), the agent beside it.",
     },
     "EventsPage": _object(
-        {"events": {"type": "array", "items": _ref("StoredEvent")}, "next_cursor": _CURSOR},
-        ("events", "next_cursor"),
+        {
+            "events": {"type": "array", "items": _ref("StoredEvent")},
+            "next_cursor": _CURSOR,
+            "events_purged_before": _nullable(
+                _string(
+                    format="date-time",
+                    description="The project's retention removed this run's events before "
+                    "this time; its summary, LLM calls, tool calls and errors are kept. "
+                    "Null when none of the run's events were removed.",
+                )
+            ),
+        },
+        ("events", "next_cursor", "events_purged_before"),
     ),
     "RunSummary": _RUN_SUMMARY,
     "RunDetail": _RUN_DETAIL,

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from runs.ingest.runstate import status_change
 from runs.models import LlmCall, Run, ToolSpan
 from runs.protocol import Event
+from runs.retention import events_purged_note
 from runs.selectors.events import run_events
 from runs.selectors.runs import FilterError
 from runs.spans import span_state
@@ -198,7 +199,13 @@ def events_page(run: Run, *, types: list[str], cursor: str | None, limit: int) -
         last = rows[limit - 1]
         raw = json.dumps([last[1].isoformat(), last[2] if last[2] is not None else -1, last[0]])
         next_cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-    return {"events": events, "next_cursor": next_cursor}
+    purged = events_purged_note(run)
+    return {
+        "events": events,
+        "next_cursor": next_cursor,
+        # Retention removed the run's events before this time: the list is not all of it.
+        "events_purged_before": _iso(purged["before"]) if purged else None,
+    }
 
 
 def _decode_cursor(cursor: str) -> tuple:

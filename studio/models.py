@@ -2,7 +2,10 @@
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+RETENTION_MIN_DAYS, RETENTION_MAX_DAYS = 1, 3650
 
 
 class Role(models.TextChoices):
@@ -53,6 +56,16 @@ class Project(models.Model):
     )
     # Regular expressions, one a line, whose matches shared run pages show as [redacted].
     redaction_patterns = models.TextField(blank=True, default="")
+    # Days raw events are kept; None keeps them EVENT_RETENTION_DAYS. Runs, calls, spans,
+    # errors and rollups are kept whatever this says (runs.retention).
+    event_retention_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(RETENTION_MIN_DAYS), MaxValueValidator(RETENTION_MAX_DAYS)],
+    )
+    # Raw events before this time may have been removed by retention: run pages say so
+    # instead of showing a timeline that looks complete. It only moves forward.
+    events_purged_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -14,6 +14,7 @@ settings_patterns = (
         path("keys/", views.key_create, name="key_create"),
         path("keys/<int:key_id>/revoke/", views.key_revoke, name="key_revoke"),
         path("redaction/", views.redaction_save, name="redaction_save"),
+        path("retention/", views.retention_save, name="retention_save"),
     ],
     "settings",
 )

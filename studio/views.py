@@ -12,13 +12,21 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from runs.retention import retention_days, retention_parse
 from shares.redaction import compile_project_patterns
 from shares.selectors import links_for_settings
 from shares.services import may_revoke
 from studio import health
 from studio.apikeys import apikey_create, apikey_revoke
 from studio.audit import audit_recent, audit_request
-from studio.models import ApiKey, Membership, Role, Scope
+from studio.models import (
+    RETENTION_MAX_DAYS,
+    RETENTION_MIN_DAYS,
+    ApiKey,
+    Membership,
+    Role,
+    Scope,
+)
 from studio.services import member_remove, member_set, project_get_or_create
 from studio.tenancy import can, require_capability
 
@@ -52,6 +60,8 @@ def settings_index(request: HttpRequest) -> HttpResponse:
             "keys": keys,
             "roles": Role.choices,
             "scopes": Scope.choices,
+            "retention_default": settings.EVENT_RETENTION_DAYS,
+            "retention_bounds": (RETENTION_MIN_DAYS, RETENTION_MAX_DAYS),
             "new_key": request.get_signed_cookie(NEW_KEY_COOKIE, None, max_age=NEW_KEY_SECONDS),
         },
     )
@@ -105,17 +115,32 @@ def redaction_save(request: HttpRequest) -> HttpResponse:
         messages.error(request, _sentence(error))
         return redirect(reverse("settings:index") + "#redaction")
     project = request.project
-    if text != project.redaction_patterns:
-        project.redaction_patterns = text
-        project.save(update_fields=["redaction_patterns"])
-        audit_request(
-            request,
-            "project.redaction_changed",
-            f"project {project.slug}",
-            {"patterns": len(text.splitlines()) if text else 0},
-        )
+    _project_change(
+        request, "redaction_patterns", text, details={"patterns": len(text.splitlines())}
+    )
     messages.success(request, f"Shared pages of {project.name} now redact these patterns too.")
     return redirect(reverse("settings:index") + "#redaction")
+
+
+@require_POST
+@require_capability("manage_projects")
+def retention_save(request: HttpRequest) -> HttpResponse:
+    """How many days the current project keeps raw events; empty for the default."""
+    back = reverse("settings:index") + "#retention"
+    try:
+        days = retention_parse(request.POST.get("days", ""))
+    except ValueError as error:
+        messages.error(request, _sentence(error))
+        return redirect(back)
+    project = request.project
+    details = {"from": project.event_retention_days or "default", "to": days or "default"}
+    _project_change(request, "event_retention_days", days, details=details)
+    messages.success(
+        request,
+        f"{project.name} keeps raw events {retention_days(project)} days; "
+        "runs, calls, errors and rollups are kept.",
+    )
+    return redirect(back)
 
 
 @require_POST
@@ -243,6 +268,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def _key_target(key: ApiKey) -> str:
     return f"key {key.prefix}… of project {key.project.slug}"
+
+
+def _project_change(request: HttpRequest, field: str, value, *, details: dict) -> None:
+    """Save one setting of the current project and record it in the audit log, if it
+    changed."""
+    project = request.project
+    if getattr(project, field) == value:
+        return
+    setattr(project, field, value)
+    project.save(update_fields=[field])
+    action = {"redaction_patterns": "redaction", "event_retention_days": "retention"}[field]
+    audit_request(request, f"project.{action}_changed", f"project {project.slug}", details)
 
 
 def _sentence(error: Exception) -> str:

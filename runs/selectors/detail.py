@@ -57,7 +57,7 @@ def run_for_detail(*, project: Project, run_id: str) -> Run | None:
     """The run `run_id` of `project`, or None: the only way in to the reads below."""
     return (
         Run.objects.filter(project=project, run_id=run_id)
-        .select_related("error_group")
+        .select_related("error_group", "project")
         .defer("search")
         .first()
     )

@@ -23,6 +23,7 @@ from billing.pricing import format_money
 from runs.ingest.runstate import OOM_EXIT_CODE
 from runs.models import LlmCall, Run
 from runs.presentation import MEMBER, Presentation
+from runs.retention import events_purged_note
 from runs.selectors.detail import (
     FAILED_STATUSES,
     LOG_PAGE,
@@ -144,6 +145,7 @@ def page_context(run: Run, state: DetailState, show: Presentation = MEMBER) -> d
         "outputs_label": "Outputs",
         "state_block": pretty_json(run.state["value"]) if run.state else None,
         "artifacts": [_artifact(a, show) for a in run.artifacts],
+        "events_purged": events_purged_note(run),
         "thread_runs": [] if show.shared else _thread_runs(run),
         "share_create_url": None
         if show.shared
