@@ -61,6 +61,9 @@ PAGES = [
     ("GET",   "/settings/redaction/",                        "405 405 405 405 405 405 405 405"),
     ("POST",  "/settings/redaction/",                        "L   R   403 403 403 403 R   403",
      {"patterns": r"ORDER-\d+"}),
+    ("GET",   "/settings/retention/",                        "405 405 405 405 405 405 405 405"),
+    ("POST",  "/settings/retention/",                        "L   R   403 403 403 403 R   403",
+     {"days": "30"}),
     # The link was made by Acme's developer: its maker and owners may end it.
     ("GET",   "/settings/shares/{share}/revoke/",            "405 405 405 405 405 405 405 405"),
     ("POST",  "/settings/shares/{share}/revoke/",            "L   R   R   403 403 403 404 403"),
