@@ -10,8 +10,10 @@ escapes what would not come back whole, so every id resolves to its own page.
 import re
 from urllib.parse import unquote
 
+from django.urls import register_converter
+
 # Names of routes under runs/ that a segment of an id could be mistaken for.
-RESERVED_SEGMENTS = frozenset({"checklist", "compare", "health", "live"})
+RESERVED_SEGMENTS = frozenset({"checklist", "compare", "health", "live", "share"})
 
 # `%` so that unquoting is exact; control characters, which the pattern's `.` and
 # browsers drop or refuse.
@@ -43,3 +45,7 @@ class RunIdConverter:
 
     def to_url(self, value: str) -> str:
         return "/".join(_segment_to_url(segment) for segment in value.split("/"))
+
+
+# Registered here, once, for every URL module that takes a run id (runs and shares).
+register_converter(RunIdConverter, "run_id")

@@ -1,12 +1,14 @@
-from django.urls import path, register_converter
+from django.urls import path
 
-from runs import api, otlp_api
-from runs.converters import RunIdConverter
+from runs import (
+    api,
+    converters,  # noqa: F401 - registers the run_id converter
+    otlp_api,
+)
 from runs.views import debug, detail, errors, openapi, runs
 from runs.views import live as live_views
 
 # Page URLs carry any run id, `/` included (runs/converters.py).
-register_converter(RunIdConverter, "run_id")
 
 app_name = "runs"
 

@@ -25,6 +25,7 @@ AWKWARD_IDS = [
     "checklist",
     "compare",
     "health/batches/1/retry",
+    "x/share",
     "..",
     "a/./b",
     "/leading//double/",
@@ -75,6 +76,21 @@ def test_a_run_opens_its_page_checklist_and_live_view_from_the_runs_list(owner, 
     live = client.get(attribute(body, "data-live-url"))
     assert live.status_code == 200
     assert live["Content-Type"].startswith("text/event-stream")
+
+
+@pytest.mark.parametrize("run_id", ["team-a/nightly/7", "x/share", "share"])
+def test_a_run_page_offers_a_share_link_that_makes_a_link_to_that_run(owner, project, run_id):
+    from shares.models import ShareLink
+
+    apply_now(project, run_events(run_id, status="failed", started=600))
+    client = login(owner)
+    body = client.get(list_links(client)[run_id]).content.decode()
+    action = html.unescape(re.search(r'<form[^>]+action="([^"]*/share/)"', body).group(1))
+
+    answer = client.post(action, {"hours": "24"})
+
+    assert answer.status_code in (200, 302), answer.status_code
+    assert ShareLink.objects.filter(run__run_id=run_id).count() == 1
 
 
 @pytest.mark.parametrize("run_id", AWKWARD_IDS)
