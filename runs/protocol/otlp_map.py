@@ -24,7 +24,14 @@ from runs.protocol.codec import _COMPACT, _format_ts
 from runs.protocol.events import _ts_range_problem
 from runs.protocol.otlp import STATUS_ERROR, Span
 from runs.protocol.storable import _check_storable
-from runs.protocol.types import ENVIRONMENTS, MAX_EVENT_BYTES, Event, EventError, _Context
+from runs.protocol.types import (
+    ENVIRONMENTS,
+    MAX_EVENT_BYTES,
+    MAX_NESTING,
+    Event,
+    EventError,
+    _Context,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
@@ -92,13 +99,22 @@ def _time_problem(span: Span, ctx: _Context) -> str:
 
 def _storable_problem(span: Span, events: list[Event]) -> str:
     """Why the span's events cannot be stored, as the native parser checks them: JSON
-    parsed out of attributes may hold NaN, NUL, a lone surrogate or deep nesting."""
+    parsed out of attributes may hold NaN, NUL, a lone surrogate or deep nesting.
+
+    The compact JSON text, needed for the size anyway, tells in C what is surely fine;
+    only data it cannot vouch for is walked value by value, for the precise message."""
     for event in events:
         try:
-            _check_storable(event.data)
-        except EventError as error:
-            return f"{span.where}: its {event.type} data {error}"
-        size = len(_COMPACT.encode(event.data).encode())
+            text = _COMPACT.encode(event.data)  # refuses NaN and Infinity
+            size = len(text.encode())  # refuses a lone surrogate
+        except (ValueError, RecursionError):
+            text = None
+        if text is None or "\\u0000" in text or text.count("{") + text.count("[") > MAX_NESTING:
+            try:
+                _check_storable(event.data)
+            except EventError as error:
+                return f"{span.where}: its {event.type} data {error}"
+            size = len(_COMPACT.encode(event.data).encode())
         if size > MAX_EVENT_BYTES:
             limit = f"{MAX_EVENT_BYTES:,}"
             return f"{span.where}: its {event.type} is {size:,} bytes; the limit is {limit}"
