@@ -45,8 +45,12 @@ def batch_store(
     room = KEPT_REJECTIONS - len(kept)
     kept += [{"index": r.index, "error": r.error, "kept": True} for r in noted[:room]]
     shards: dict[int, list[Event]] = {}
+    shard_of_run: dict[str, int] = {}  # a request holds a few runs' many events
     for event in events:
-        shards.setdefault(shard_of(event.run_id), []).append(event)
+        shard = shard_of_run.get(event.run_id)
+        if shard is None:
+            shard = shard_of_run[event.run_id] = shard_of(event.run_id)
+        shards.setdefault(shard, []).append(event)
     now = timezone.now()
     base = {"project_id": project.pk, "source": source, "received_at": now}
     rows = [
