@@ -335,13 +335,13 @@ def _parse_lines(text: str, ctx: _Context) -> tuple[ParseResult, bool]:
     for index, line in enumerate(text.split("\n")):
         if not line or line.isspace():
             continue
+        deep = _needs_deep_check(line, 0, len(line), risky_escapes)
+        big = len(line) > _SIZE_CHECK_ABOVE_CHARS
         if ctx.bad_utf8:
             if not _is_valid_unicode(line):
                 result.rejected.append(Rejection(index, "line is not valid UTF-8"))
                 continue
-        elif len(line) <= _SIZE_CHECK_ABOVE_CHARS and not _needs_deep_check(
-            line, 0, len(line), risky_escapes
-        ):
+        elif not (big or deep):
             event = fast_event(line, ctx)
             if event is not None:
                 result.events.append(event)
@@ -355,8 +355,7 @@ def _parse_lines(text: str, ctx: _Context) -> tuple[ParseResult, bool]:
             result.rejected.append(Rejection(index, f"invalid JSON: {problem}"))
             continue
         saw_object = saw_object or type(value) is dict
-        deep_check = reader.non_finite or _needs_deep_check(line, 0, len(line), risky_escapes)
-        _take(result, index, value, ctx, deep_check, len(line) > _SIZE_CHECK_ABOVE_CHARS)
+        _take(result, index, value, ctx, reader.non_finite or deep, big)
     return result, saw_object
 
 

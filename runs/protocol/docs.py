@@ -4,6 +4,7 @@ Structs (runs.protocol.schema), so the page cannot drift from what ingest takes.
     python -m runs.protocol.docs --write     # rewrite docs/protocol.md
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -98,8 +99,14 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--write"]:
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m runs.protocol.docs", description=__doc__)
+    parser.add_argument("--write", action="store_true", help=f"rewrite {PAGE.name}")
+    if parser.parse_args(argv).write:
         PAGE.write_text(page())
     else:
         sys.stdout.write(page())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

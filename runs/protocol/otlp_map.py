@@ -23,11 +23,10 @@ from datetime import UTC, datetime, timedelta
 from runs.protocol.codec import _COMPACT, _format_ts
 from runs.protocol.events import _ts_range_problem
 from runs.protocol.otlp import STATUS_ERROR, Span
-from runs.protocol.storable import _check_storable
+from runs.protocol.storable import _check_storable, _needs_deep_check
 from runs.protocol.types import (
     ENVIRONMENTS,
     MAX_EVENT_BYTES,
-    MAX_NESTING,
     Event,
     EventError,
     _Context,
@@ -109,7 +108,7 @@ def _storable_problem(span: Span, events: list[Event]) -> str:
             size = len(text.encode())  # refuses a lone surrogate
         except (ValueError, RecursionError):
             text = None
-        if text is None or "\\u0000" in text or text.count("{") + text.count("[") > MAX_NESTING:
+        if text is None or _needs_deep_check(text, 0, len(text), risky_escapes=True):
             try:
                 _check_storable(event.data)
             except EventError as error:
