@@ -303,11 +303,17 @@ class SendResult:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def send_all(port: int, key: str, bodies: list[bytes], clients: int) -> SendResult:
+def send_all(
+    port: int, key: str, bodies: list[bytes], clients: int, interval: float | None = None
+) -> SendResult:
+    """Send every body from `clients` threads. With `interval`, open loop: body i is due
+    `i * interval` seconds after the start, and its latency counts from when it was due,
+    so a server that falls behind shows the wait (no coordinated omission)."""
     result = SendResult()
     next_body = iter(range(len(bodies)))
     take = threading.Lock()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+    start = time.perf_counter()
 
     def client() -> None:
         conn = HTTPConnection("127.0.0.1", port, timeout=300)
@@ -316,8 +322,12 @@ def send_all(port: int, key: str, bodies: list[bytes], clients: int) -> SendResu
                 index = next(next_body, None)
             if index is None:
                 break
+            due = None
+            if interval is not None:
+                due = start + index * interval
+                time.sleep(max(0.0, due - time.perf_counter()))
             for _attempt in range(MAX_ATTEMPTS):
-                started = time.perf_counter()
+                started = due or time.perf_counter()
                 try:
                     conn.request("POST", "/api/v1/ingest", body=bodies[index], headers=headers)
                     response = conn.getresponse()
@@ -474,7 +484,9 @@ def run_configuration(args, db_url: str, web_processes: int, events: list[dict])
     expected_last = sum(1 for e in events if e["run_id"] == last_run_id)
     port = free_port()
     label = f"{web_processes} web + {args.worker_concurrency} worker proc."
-    print(f"\n== {label}: {len(bodies)} requests of {args.batch} events, {args.clients} clients")
+    load = f"offered at {args.rate:,} events/s" if args.rate else "as fast as they answer"
+    print(f"\n== {label}: {len(bodies)} requests of {args.batch} events, {args.clients} clients, "
+          f"{load}")  # fmt: skip
 
     services = [start_workers(args.worker_concurrency), start_web(port, web_processes)]
     try:
@@ -484,7 +496,8 @@ def run_configuration(args, db_url: str, web_processes: int, events: list[dict])
         memory = PeakMemory(services).__enter__()
         cpu_before = cpu_seconds(services)
         started = time.perf_counter()
-        sent = send_all(port, key, bodies, args.clients)
+        interval = args.batch / args.rate if args.rate else None
+        sent = send_all(port, key, bodies, args.clients, interval)
         ingest_done = time.perf_counter()
         connection.close()
         backlog = IngestBatch.objects.filter(status=IngestBatch.Status.PENDING).count()
@@ -820,6 +833,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="send the runs this many times")
     parser.add_argument("--batch", type=int, default=1000, help="events per request")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
+    parser.add_argument(
+        "--rate", type=int, default=0,
+        help="open loop: offer this many events/s and time requests from when they were due "
+        "(give enough --clients); 0: each client sends as soon as its last answer came",
+    )  # fmt: skip
     parser.add_argument(
         "--web", default="1,2", help="uvicorn process counts to measure; 0: profile only"
     )
