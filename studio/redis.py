@@ -11,11 +11,17 @@ def redis_client(url: str | None = None) -> redis.Redis:
 
     One client (and connection pool) per URL and process.
     """
-    return _client(url or settings.REDIS_URL)
+    return _client(redis_url(url))
+
+
+def redis_url(url: str | None = None) -> str:
+    """REDIS_URL as redis-py takes it: Celery's `redis+socket:///path` is `unix:///path`."""
+    url = url or settings.REDIS_URL
+    if url.startswith("redis+socket://"):
+        return "unix://" + url.removeprefix("redis+socket://")
+    return url
 
 
 @functools.cache
 def _client(url: str) -> redis.Redis:
-    if url.startswith("redis+socket://"):
-        url = "unix://" + url.removeprefix("redis+socket://")
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)

@@ -12,6 +12,8 @@
 - every 15 s it sends a comment heartbeat and looks at the run once in the database,
   which also catches a missed publish (Redis pub/sub is best effort) or a run that
   became stalled;
+- every look first checks the viewer again: signed out, deactivated, removed from the
+  organization or moved to a role that may not view runs, the stream ends at once;
 - when the run ends it sends an `end` event and closes; a stream also closes after
   `STREAM_SECONDS`, and the browser reconnects where it left off.
 
@@ -27,12 +29,12 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
-from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -49,6 +51,8 @@ from runs.selectors.detail import (
     run_timeline,
 )
 from runs.views.detail import header_context
+from studio.models import Membership
+from studio.redis import redis_url
 from studio.tenancy import can
 
 logger = logging.getLogger(__name__)
@@ -59,20 +63,14 @@ RETRY_MS = 2000
 TEMPLATE = "runs/run_detail.html"
 
 
-def redis_url(url: str | None = None) -> str:
-    """REDIS_URL as redis-py takes it: Celery's `redis+socket:///path` is `unix:///path`
-    (the same rule as `studio.health.redis_client`)."""
-    url = url or settings.REDIS_URL
-    if url.startswith("redis+socket://"):
-        return "unix://" + url.removeprefix("redis+socket://")
-    return url
-
-
 @dataclass(frozen=True)
 class _Viewer:
     project_id: int
     run_pk: int
     run_id: str
+    organization_id: int
+    user_id: int
+    session: SessionBase
     sees_revenue: bool = False  # the header's revenue is for roles that see revenue
 
 
@@ -89,8 +87,31 @@ def _viewer(request: HttpRequest, run_id: str) -> _Viewer | HttpResponse:
         project_id=request.project.id,
         run_pk=run.pk,
         run_id=run.run_id,
+        organization_id=request.org.id,
+        user_id=request.user.pk,
+        session=request.session,
         sees_revenue=can(request.role, "view_revenue"),
     )
+
+
+def _viewer_now(viewer: _Viewer) -> _Viewer | None:
+    """The viewer as things stand now, or None once they may no longer see the run: a
+    stream lasts minutes, and what the page checked when it opened may have changed."""
+    session_key = viewer.session.session_key
+    if not session_key or not viewer.session.exists(session_key):
+        return None  # signed out (or the session ended) meanwhile
+    role = (
+        Membership.objects.filter(
+            organization_id=viewer.organization_id,
+            user_id=viewer.user_id,
+            user__is_active=True,
+        )
+        .values_list("role", flat=True)
+        .first()
+    )
+    if not can(role, "view_runs"):
+        return None
+    return replace(viewer, sees_revenue=can(role, "view_revenue"))
 
 
 @require_GET
@@ -139,6 +160,7 @@ async def event_stream(viewer: _Viewer, since: int) -> AsyncIterator[str]:
         yield f"retry: {RETRY_MS}\n: subscribed\n\n"
         if state is None:
             return
+        viewer, state = state
         if state.position > since or state.terminal:  # catch up on what was missed
             chunk, since = await sync_to_async(_update_event)(viewer, since, state)
             yield chunk
@@ -155,6 +177,7 @@ async def event_stream(viewer: _Viewer, since: int) -> AsyncIterator[str]:
             state = await sync_to_async(_look)(viewer)
             if state is None:
                 return
+            viewer, state = state
             if _changed(seen, state):
                 chunk, since = await sync_to_async(_update_event)(viewer, since, state)
                 yield chunk
@@ -210,9 +233,14 @@ async def _close(pubsub, client) -> None:
         pass
 
 
-def _look(viewer: _Viewer) -> LiveState | None:
+def _look(viewer: _Viewer) -> tuple[_Viewer, LiveState] | None:
+    """The viewer and the run as they stand now; None ends the stream."""
     try:
-        return live_state(project_id=viewer.project_id, run_pk=viewer.run_pk)
+        viewer = _viewer_now(viewer)
+        if viewer is None:
+            return None
+        state = live_state(project_id=viewer.project_id, run_pk=viewer.run_pk)
+        return None if state is None else (viewer, state)
     finally:
         _release_connection()
 

@@ -16,6 +16,7 @@ from runs import live
 from runs.models import Run
 from runs.selectors.detail import run_position
 from runs.views import live as live_views
+from studio.redis import redis_url
 from tests.conftest import apply_now, ev
 
 
@@ -200,10 +201,8 @@ def test_the_live_header_shows_revenue_only_to_roles_that_see_it(make_member, pr
 
 
 def test_redis_socket_urls_become_unix_urls():
-    assert live_views.redis_url("redis+socket:///var/run/redis.sock") == (
-        "unix:///var/run/redis.sock"
-    )
-    assert live_views.redis_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redis_url("redis+socket:///var/run/redis.sock") == ("unix:///var/run/redis.sock")
+    assert redis_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
 def test_positions_that_are_not_numbers_start_from_the_beginning():
@@ -217,3 +216,75 @@ def test_under_wsgi_the_stream_tells_the_page_to_poll(owner_client, project):
     response = owner_client.get("/runs/run_1/live")
     assert response.status_code == 200
     assert [e["event"] for e in events_in(response.content.decode())] == ["unavailable"]
+
+
+async def rest_of(stream, timeout: float = 5.0) -> str:
+    """What the stream sends until it closes (fails if it stays open past `timeout`)."""
+
+    async def read() -> str:
+        return "".join([chunk.decode() async for chunk in stream])
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+def remove_from_org(user):
+    user.memberships.all().delete()
+
+
+def deactivate(user):
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+def sign_out(user):
+    from django.contrib.sessions.models import Session
+
+    for session in Session.objects.all():
+        if session.get_decoded().get("_auth_user_id") == str(user.pk):
+            session.delete()
+
+
+@pytest.mark.parametrize("revoke", [remove_from_org, deactivate, sign_out])
+def test_an_open_stream_ends_once_its_viewer_loses_access(make_member, project, revoke,
+                                                          monkeypatch):  # fmt: skip
+    """A stream lasts minutes: the viewer is checked again at every look, so someone
+    removed from the organization (or signed out) is sent nothing more."""
+    monkeypatch.setattr(live_views, "HEARTBEAT_SECONDS", 0.2)
+    apply_now(project, [ev("run_start", "run_watched", at=0, seq=0)])
+    seen = position_of(project, "run_watched")
+    member = make_member("support")
+
+    async def scenario():
+        response = await open_stream(member, f"/runs/run_watched/live?after={seen}")
+        stream = response.streaming_content
+        assert "retry:" in await next_chunk(stream)
+        await sync_to_async(revoke)(member)
+        batch = [ev("log", "run_watched", at=1, seq=1, message="secret-after-removal")]
+        await sync_to_async(apply_now)(project, batch)
+        await sync_to_async(live.publish)(project.id, {"run_watched": "running"})
+        return await rest_of(stream)
+
+    assert "secret-after-removal" not in async_to_sync(scenario)()
+
+
+def test_a_viewer_who_loses_the_revenue_role_mid_stream_stops_seeing_revenue(make_member,
+                                                                             project):  # fmt: skip
+    apply_now(project, [
+        ev("run_start", "run_rev", at=0, seq=0),
+        ev("revenue", "run_rev", at=0.5, seq=1, kind="charge", amount="4321.09", currency="EUR"),
+    ])  # fmt: skip
+    seen = position_of(project, "run_rev")
+    member = make_member("finance")
+
+    async def scenario():
+        response = await open_stream(member, f"/runs/run_rev/live?after={seen}")
+        stream = response.streaming_content
+        await next_chunk(stream)
+        await sync_to_async(lambda: member.memberships.update(role="developer"))()
+        await sync_to_async(apply_now)(project, [ev("run_end", "run_rev", at=1, seq=2)])
+        await sync_to_async(live.publish)(project.id, {"run_rev": "succeeded"})
+        return await rest_of(stream)
+
+    [final] = events_in(async_to_sync(scenario)())
+    assert final["event"] == "end"
+    assert "4,321.09" not in final["data"]["header"]
