@@ -239,4 +239,6 @@ def batch_retry(batch: IngestBatch) -> None:
     IngestBatch.objects.filter(pk=batch.pk).update(
         status=IngestBatch.Status.PENDING, attempts=0, enqueued_at=timezone.now()
     )
-    enqueue(batch.pk)
+    # Sent once the row says pending: a worker that took the task sooner would find the
+    # batch still failed and do nothing (the sweeper would send it a minute later).
+    transaction.on_commit(lambda: enqueue(batch.pk))

@@ -388,12 +388,17 @@ def test_health_with_nothing_received_teaches_how_to_send_events(owner_client):
     assert "/api/v1/ingest" in content
 
 
-def test_a_developer_retries_a_failed_batch(batches, teammate, monkeypatch):
+def test_a_developer_retries_a_failed_batch(
+    batches, teammate, monkeypatch, django_capture_on_commit_callbacks
+):
     sent = []
     monkeypatch.setattr("runs.ingest.inbox.enqueue", sent.append)
     failed, _ = batches
 
-    response = login(teammate).post(f"/runs/health/batches/{failed.pk}/retry/")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = login(teammate).post(f"/runs/health/batches/{failed.pk}/retry/")
+        assert sent == []  # not before the batch is pending for everyone to see
+    assert len(callbacks) == 1
 
     assert response.status_code == 302
     failed.refresh_from_db()
