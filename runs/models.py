@@ -26,7 +26,10 @@ class IngestBatch(models.Model):
         APPLIED = "applied"
         FAILED = "failed"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
+    # batch_project_idx leads with it: a lone index on it would be written for nothing.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="batches", db_index=False
+    )
     source = models.CharField(max_length=16, default="http")  # http, stdout, cli
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     received_at = models.DateTimeField(auto_now_add=True)
@@ -60,7 +63,10 @@ class IngestBatch(models.Model):
 
 
 class Run(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    # Every run index leads with project_id: a lone one would be written for nothing.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
     run_id = models.CharField(max_length=128)
     agent_name = models.CharField(max_length=200, blank=True)
     agent_version = models.CharField(max_length=100, blank=True)
@@ -89,7 +95,12 @@ class Run(models.Model):
     error_type = models.CharField(max_length=200, blank=True)
     error_message = models.TextField(blank=True)
     error_group = models.ForeignKey(
-        "ErrorGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+        "ErrorGroup",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        db_index=False,  # run_error_group_idx leads with it
     )
     event_count = models.PositiveIntegerField(default=0)
     tool_calls = models.PositiveIntegerField(default=0)
@@ -187,7 +198,9 @@ class Event(models.Model):
 
 class ToolSpan(models.Model):
     project_id = models.IntegerField()
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="spans")
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="spans", db_index=False
+    )  # span_key_per_run leads with it
     span_key = models.CharField(max_length=200)
     explicit = models.BooleanField(default=True)  # paired by span_id, not by order
     tool_name = models.CharField(max_length=200)
@@ -213,7 +226,9 @@ class LlmCall(models.Model):
     """One LLM call: its streamed tokens folded into one row, plus its usage and cost."""
 
     project_id = models.IntegerField()
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="llm_calls_set")
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="llm_calls_set", db_index=False
+    )  # call_id_per_run leads with it
     call_id = models.CharField(max_length=160)
     model = models.CharField(max_length=200, blank=True)
     tokens = models.JSONField(default=list)  # runs.tokens stored form, ordered
