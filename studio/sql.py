@@ -60,12 +60,7 @@ def update_rows(model, rows: list, *, exclude: tuple[str, ...] = ()) -> None:
     columns = [c for c in _insert_columns(model) if c[0] not in exclude]
     arrays = [[getattr(row, pk.attname) for row in rows]]
     for attname, _, sql_type, is_json, _ in columns:
-        values = [getattr(row, attname) for row in rows]
-        if is_json:
-            values = [None if v is None else _JSON.encode(v).decode() for v in values]
-        elif sql_type.startswith("numeric"):  # a default 0 beside Decimals: one array type
-            values = [Decimal(v) if isinstance(v, int) else v for v in values]
-        arrays.append(values)
+        arrays.append(_array([getattr(row, attname) for row in rows], sql_type, is_json))
     casts = ", ".join(f"%b::{t}[]" for t in (pk.cast_db_type(connection), *(c[2] for c in columns)))
     aliases = ", ".join(f"c{n}" for n in range(len(arrays)))
     sets = ", ".join(
@@ -80,13 +75,17 @@ def update_rows(model, rows: list, *, exclude: tuple[str, ...] = ()) -> None:
         )
 
 
-def insert_models(objs: list, *, ignore_conflicts: bool = False) -> None:
-    """INSERT model instances in one statement: `insert_rows` of their values. No
-    primary keys are set on `objs`: read the rows back when their ids are needed."""
-    if objs:
-        columns = _insert_columns(type(objs[0]))
-        rows = [{attname: getattr(obj, attname) for attname, *_ in columns} for obj in objs]
-        insert_rows(type(objs[0]), rows, ignore_conflicts=ignore_conflicts)
+def insert_models(objs: list, *, ignore_conflicts: bool = False, returning: str = "") -> list:
+    """INSERT model instances that carry their own primary keys, in one statement:
+    `insert_rows` of their values."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    names = [attname for attname, *_ in _insert_columns(model, True)]
+    rows = [{name: getattr(obj, name) for name in names} for obj in objs]
+    return insert_rows(
+        model, rows, ignore_conflicts=ignore_conflicts, returning=returning, with_pk=True
+    )
 
 
 def insert_rows(
@@ -96,23 +95,21 @@ def insert_rows(
     ignore_conflicts: bool = False,
     on_conflict: str = "",
     returning: str = "",
+    with_pk: bool = False,
 ) -> list[tuple]:
     """INSERT rows of `model` in one statement from typed arrays: every concrete column
-    but an automatic primary key, the columns taken from the model. Each row is a dict
-    by attribute name (`run_id` for a foreign key); a column it leaves out gets the
-    field's default. Django's bulk_create prepares every value of every row in Python
-    first, and building model instances to feed it costs more than the insert.
-    `on_conflict` is a whole ON CONFLICT clause, for an upsert; `returning` names
-    columns to give back for each row inserted."""
+    but an automatic primary key (unless `with_pk`: the rows bring their own), the
+    columns taken from the model. Each row is a dict by attribute name (`run_id` for a
+    foreign key); a column it leaves out gets the field's default. Django's bulk_create
+    prepares every value of every row in Python first, and building model instances to
+    feed it costs more than the insert. `on_conflict` is a whole ON CONFLICT clause, for
+    an upsert; `returning` names columns to give back for each row inserted."""
     if not rows:
         return []
-    columns = _insert_columns(model)
+    columns = _insert_columns(model, with_pk)
     arrays: list[list] = []
-    for attname, _, _, is_json, default in columns:
-        values = [row.get(attname, default) for row in rows]
-        if is_json:
-            values = [None if v is None else _JSON.encode(v).decode() for v in values]
-        arrays.append(values)
+    for attname, _, sql_type, is_json, default in columns:
+        arrays.append(_array([row.get(attname, default) for row in rows], sql_type, is_json))
     names = ", ".join(column for _, column, *_ in columns)
     casts = ", ".join(f"%b::{sql_type}[]" for _, _, sql_type, *_ in columns)
     aliases = ", ".join(f"c{n}" for n in range(len(columns)))
@@ -136,6 +133,15 @@ def insert_rows(
 _JSON = msgspec.json.Encoder()
 
 
+def _array(values: list, sql_type: str, is_json: bool) -> list:
+    """A column's values as one typed array takes them."""
+    if is_json:
+        return [None if v is None else _JSON.encode(v).decode() for v in values]
+    if sql_type.startswith("numeric"):  # a default 0 beside Decimals: one array type
+        return [Decimal(v) if isinstance(v, int) else v for v in values]
+    return values
+
+
 def model_defaults(model) -> dict:
     """Each insertable column's default by attribute name, as a new dict whose list and
     dict values are new too: the start of a row to fill in and give `insert_rows`."""
@@ -146,12 +152,13 @@ def model_defaults(model) -> dict:
 
 
 @cache
-def _insert_columns(model) -> list[tuple[str, str, str, bool, object]]:
+def _insert_columns(model, with_pk: bool = False) -> list[tuple[str, str, str, bool, object]]:
     """(attribute, column, SQL type of its array, is JSON, default) of each column to
     insert."""
     columns = []
     for field in model._meta.concrete_fields:
-        if field.generated or (field.primary_key and isinstance(field, AutoFieldMixin)):
+        automatic_pk = field.primary_key and isinstance(field, AutoFieldMixin)
+        if field.generated or (automatic_pk and not with_pk):
             continue  # the database computes these
         if isinstance(field, ArrayField):
             raise TypeError(f"{model.__name__}.{field.name}: arrays are not supported here")

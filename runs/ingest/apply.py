@@ -1,18 +1,23 @@
 """Apply a batch of validated events to the database: one transaction, idempotent.
 
 The order of work inside the transaction:
-1. lock the batch's runs (creating the new ones), in id order, so workers applying
-   events of the same run take turns;
+1. lock the batch's stored runs, in id order, so workers applying events of the same
+   run take turns; a run not stored yet gets its id from the sequence, and its row is
+   written once, whole, at the end;
 2. insert the events with ON CONFLICT DO NOTHING: what comes back is what is new,
    and only new events change counters, so a re-sent event is never counted twice;
 3. fold the new events into each run, LLM call, tool span, error group and revenue
-   row, and move the rollups by the difference each run's contribution made.
+   row, and move the rollups by the difference each run's contribution made;
+4. update the stored runs and insert the new ones. A new run that another worker
+   stored meanwhile (its insert waits for that worker's commit, then conflicts) undoes
+   the apply to its savepoint, and it starts again with that run locked like any other.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import transaction
 from msgspec.structs import replace
 
 from billing.prices import usage_pricer
@@ -33,7 +38,7 @@ from runs.ingest.tool_usage import tool_usage_rollup_write
 from runs.models import USAGE_SUMS, Run
 from runs.protocol import Event
 from runs.protocol.codec import dumps_data
-from studio.sql import bulk_cursor, insert_rows, update_rows, upsert_add
+from studio.sql import bulk_cursor, insert_models, update_rows, upsert_add
 
 # The run columns a RunState holds: its fields that are Run columns, bar the run id.
 _RUN_STATE_FIELDS = tuple(
@@ -51,11 +56,28 @@ class ApplyResult:
     runs: dict[str, str] = field(default_factory=dict)  # run_id -> status after the batch
 
 
+class _RunStoredMeanwhile(Exception):
+    """A run this apply found missing was stored by another worker before it could."""
+
+
+_APPLY_ATTEMPTS = 3  # a run stored meanwhile is rare; twice in a row rarer still
+
+
 def events_apply(*, project_id: int, organization_id: int, events: list[Event]) -> ApplyResult:
     """Apply events of one project. Call inside a transaction; the caller commits."""
-    result = ApplyResult()
     if not events:
-        return result
+        return ApplyResult()
+    for attempt in range(_APPLY_ATTEMPTS):
+        try:
+            with transaction.atomic():  # a savepoint, to start again from
+                return _events_apply(project_id, organization_id, events)
+        except _RunStoredMeanwhile:
+            if attempt == _APPLY_ATTEMPTS - 1:
+                raise
+
+
+def _events_apply(project_id: int, organization_id: int, events: list[Event]) -> ApplyResult:
+    result = ApplyResult()
     tokens = [e for e in events if e.type == "llm_new_token"]
     others = _unique([e for e in events if e.type != "llm_new_token"])
     runs, created = _lock_runs(project_id, events)
@@ -110,8 +132,9 @@ def events_apply(*, project_id: int, organization_id: int, events: list[Event]) 
     spans.spans_apply(
         project_id=project_id, runs=list(runs.values()), events=by_run, created=created
     )
-    changed = list(runs.values())
-    update_rows(Run, changed, exclude=("project_id", "run_id"))
+    stored = [run for run_id, run in runs.items() if run_id not in created]
+    update_rows(Run, stored, exclude=("project_id", "run_id"))
+    _insert_new_runs([runs[run_id] for run_id in sorted(created)])
     # Every rollup is written once per batch, table after table in one order and each
     # table's rows sorted by key: workers lock rollup rows in the same order.
     _upsert_usage(project_id, nonzero(usage_delta))
@@ -137,9 +160,10 @@ def _unique(events: list[Event]) -> list[Event]:
 
 
 def _lock_runs(project_id: int, events: list[Event]) -> tuple[dict[str, Run], set[str]]:
-    """Lock (creating if needed) every run the batch touches, in id order.
+    """Lock every stored run the batch touches, in id order, and make the others, with
+    ids from the sequence (they are inserted at the end, whole).
 
-    Returns the runs by run_id and the run_ids this batch created.
+    Returns the runs by run_id and the run_ids not stored yet.
     """
     run_ids = sorted({e.run_id for e in events})
     found = {
@@ -149,37 +173,36 @@ def _lock_runs(project_id: int, events: list[Event]) -> tuple[dict[str, Run], se
         .order_by("id")
     }
     missing = [run_id for run_id in run_ids if run_id not in found]
-    created: set[str] = set()
     if missing:
         first_seen = _first_times(events)
-        rows = {
-            run_id: {
-                "project_id": project_id,
-                "run_id": run_id,
-                "started_at": first_seen[run_id],
-                "first_event_at": first_seen[run_id],
-                "last_event_at": first_seen[run_id],
-            }
-            for run_id in missing
-        }
-        # What comes back is what this batch made: its rows are as written, so they are
-        # not read again. Our inserts are row locks of their own until we commit.
-        made = insert_rows(Run, list(rows.values()), ignore_conflicts=True, returning="id, run_id")
-        for pk, run_id in made:
-            found[run_id] = Run(pk=pk, **rows[run_id])
-            created.add(run_id)
-        # Made meanwhile by another worker, which has committed (an insert that
-        # conflicts waits for that): lock them now.
-        made_elsewhere = [run_id for run_id in missing if run_id not in created]
-        for run in (
-            Run.objects.select_for_update()
-            .filter(project_id=project_id, run_id__in=made_elsewhere)
-            .order_by("id")
-        ):
-            if run.event_count == 0:  # nothing of its own yet
-                created.add(run.run_id)
-            found[run.run_id] = run
-    return found, created
+        for run_id, pk in zip(missing, _new_run_ids(len(missing)), strict=True):
+            found[run_id] = Run(
+                pk=pk,
+                project_id=project_id,
+                run_id=run_id,
+                started_at=first_seen[run_id],
+                first_event_at=first_seen[run_id],
+                last_event_at=first_seen[run_id],
+            )
+    return found, set(missing)
+
+
+def _new_run_ids(count: int) -> list[int]:
+    with bulk_cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('runs_run', 'id')) FROM generate_series(1, %s)",
+            [count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _insert_new_runs(runs: list[Run]) -> None:
+    """Insert the runs this apply made, in run_id order (one order for every worker).
+
+    Their foreign keys are checked at commit (Django makes them deferrable), so the
+    events, calls and spans written before them are in order."""
+    if len(insert_models(runs, ignore_conflicts=True, returning="id")) < len(runs):
+        raise _RunStoredMeanwhile
 
 
 def _first_times(events: list[Event]) -> dict[str, datetime]:
