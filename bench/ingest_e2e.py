@@ -770,7 +770,7 @@ def run_profiles(args) -> None:
     for label, seconds in sql.seconds.most_common(12):
         print(f"   {label[:70]:70} {sql.calls[label]:>6} {seconds:>7.3f}s {seconds / plain:>6.1%}")
     print_breakdown(stats, total, "runs.ingest.inbox", "batch_apply")
-    print_breakdown(stats, total, "runs.ingest.apply", "events_apply")
+    print_breakdown(stats, total, "runs.ingest.apply", "_events_apply")
     print_breakdown(stats, total, "runs.ingest.calls", "calls_apply")
     print_top(stats, "worker batch_apply", args.profile_top, "cumulative")
     print_top(stats, "worker batch_apply", 20, "tottime")
