@@ -98,6 +98,7 @@ def _events_apply(project_id: int, organization_id: int, events: list[Event]) ->
         tokens=tokens_by_run,
         usage={run: [e for e in evs if e.type in calls.USAGE_TYPES] for run, evs in by_run.items()},
         price=usage_pricer(organization_id),
+        created=created,
     )
     usage_delta: Contribution = {}
     duration_delta: Contribution = {}

@@ -33,9 +33,11 @@ def calls_apply(
     tokens: dict[str, list[Event]],
     usage: dict[str, list[Event]],
     price: Pricer,
+    created: set[str] = frozenset(),
 ) -> dict[str, CallChange]:
     """Fold new tokens and usage events into the LLM calls of a batch's runs (keyed by
-    run_id), in a fixed number of queries; add the results to each run's totals."""
+    run_id), in a fixed number of queries; add the results to each run's totals. Runs
+    `created` by this batch have no calls stored, so theirs are not looked for."""
     wanted: dict[tuple[int, str], tuple[Run, list[Event], list[Event]]] = {}
     for run in runs:
         for token in tokens.get(run.run_id, ()):
@@ -48,12 +50,18 @@ def calls_apply(
     changes = {run.run_id: CallChange() for run in runs}
     if not wanted:
         return changes
-    existing = {
-        (c.run_id, c.call_id): c
-        for c in LlmCall.objects.filter(
-            run_id__in={pk for pk, _ in wanted}, call_id__in={cid for _, cid in wanted}
-        )
-    }
+    stored_runs = {run.pk for run in runs if run.run_id not in created}
+    looked_for = [(pk, call_id) for pk, call_id in wanted if pk in stored_runs]
+    existing = (
+        {
+            (c.run_id, c.call_id): c
+            for c in LlmCall.objects.filter(
+                run_id__in={pk for pk, _ in looked_for}, call_id__in={cid for _, cid in looked_for}
+            )
+        }
+        if looked_for
+        else {}
+    )
     new_calls, updated = [], []
     for key in sorted(wanted):
         run, call_tokens, call_usage = wanted[key]
