@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 from runs.protocol.charm import Carry, Stream, parse_charm_sse, parse_charm_text
 from runs.protocol.codec import _as_utc, _utc_now
 from runs.protocol.describe import _describe
-from runs.protocol.events import _event
-from runs.protocol.schema import fast_event
+from runs.protocol.schema import line_event, object_event
 from runs.protocol.storable import (
     _check_size,
     _check_storable,
@@ -342,7 +341,7 @@ def _parse_lines(text: str, ctx: _Context) -> tuple[ParseResult, bool]:
                 result.rejected.append(Rejection(index, "line is not valid UTF-8"))
                 continue
         elif not (big or deep):
-            event = fast_event(line, ctx)
+            event = line_event(line, ctx)
             if event is not None:
                 result.events.append(event)
                 saw_object = True
@@ -374,7 +373,7 @@ def _take(
             _check_storable(value)
         if size_check:
             _check_size(value)
-        result.events.append(_event(value, ctx, default_event_id, default_ts))
+        result.events.append(object_event(value, ctx, default_event_id, default_ts))
     except EventError as exc:
         result.rejected.append(Rejection(index, str(exc)))
 
