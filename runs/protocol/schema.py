@@ -1,8 +1,8 @@
 """Protocol v1 events as typed msgspec Structs: the protocol's one definition.
 
-An NDJSON line is decoded and checked in C (`line_event`), and so
-is an object already decoded (`object_event`: an array's items, a Charm stream's event
-lines). What a Struct refuses is told by `runs.protocol.messages`, from the failing
+A JSON line is decoded and checked in C (`line_event`), and so is an object already
+decoded (`object_event`: validate_event, a Charm stream's event lines, whatever a line
+fails on). What a Struct refuses is told by `runs.protocol.messages`, from the failing
 field's own annotation; the rules no annotation can state (timestamps, money, the log
 level's case...) are the plain functions of `runs.protocol.rules` the fields and the
 normalization call. The same Structs write the OpenAPI data schemas and docs/protocol.md.
