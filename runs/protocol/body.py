@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+import msgspec
+
 from runs.protocol.charm import Carry, Stream, parse_charm_sse, parse_charm_text
 from runs.protocol.codec import _as_utc, _utc_now
 from runs.protocol.describe import _describe
-from runs.protocol.events import _event
-from runs.protocol.schema import fast_event
+from runs.protocol.schema import line_event, object_event
 from runs.protocol.storable import (
     _check_size,
     _check_storable,
@@ -59,6 +60,7 @@ _SIZE_CHECK_ABOVE_CHARS = MAX_EVENT_BYTES * 2 // 9
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _ENVELOPE_START = re.compile(r'\{[ \t\n\r]*"events"[ \t\n\r]*:[ \t\n\r]*(?=\[)')
 _BODY_SHAPES = 'send a JSON array, {"events": [...]}, or one event object per line'
+_ARRAY_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def parse_body(
@@ -209,12 +211,18 @@ def _parse_json_text(text: str, ctx: _Context, *, prefer_lines: bool) -> ParseRe
         items, _ = _read_document(text, start, ctx)  # a pretty-printed document, mislabeled
         if items is not None:
             return _take_items(items, text, ctx)
+        if not result.rejected:  # every line blank to Python (a form feed...): no events
+            return result
         first = result.rejected[0]
         raise BodyError(
             400,
             f"body is not valid NDJSON: no line holds a JSON object (line {first.index}: "
             f"{first.error})",
         )
+    if text[start] == "[" and not ctx.bad_utf8:
+        result = _parse_array(text, ctx)
+        if result is not None:
+            return result
     items, problem = _read_document(text, start, ctx)
     if items is not None:
         return _take_items(items, text, ctx)
@@ -325,38 +333,59 @@ def _take_items(items: list[_Item], text: str, ctx: _Context) -> ParseResult:
     return result
 
 
+def _parse_array(text: str, ctx: _Context) -> ParseResult | None:
+    """A JSON array's items, each taken as an NDJSON line is: split in C, so an item is
+    decoded once. None when msgspec cannot read the array (broken, NaN, too deep): the
+    element-by-element reader then says what is wrong."""
+    try:
+        items = _ARRAY_ITEMS.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    result = ParseResult([], [])
+    risky_escapes = _has_risky_escapes(text)
+    for index, item in enumerate(items):
+        if not _take_text(result, index, bytes(item).decode(), ctx, risky_escapes):
+            return None  # JSON msgspec read and json cannot (nested too deeply for it)
+    return result
+
+
 def _parse_lines(text: str, ctx: _Context) -> tuple[ParseResult, bool]:
     """Parse NDJSON; also says whether any line held a JSON object at all."""
     result = ParseResult([], [])
     saw_object = False
-    reader = ctx.reader
-    decode = reader.decoder.decode
     risky_escapes = _has_risky_escapes(text)
     for index, line in enumerate(text.split("\n")):
         if not line or line.isspace():
             continue
-        deep = _needs_deep_check(line, 0, len(line), risky_escapes)
-        big = len(line) > _SIZE_CHECK_ABOVE_CHARS
-        if ctx.bad_utf8:
-            if not _is_valid_unicode(line):
-                result.rejected.append(Rejection(index, "line is not valid UTF-8"))
-                continue
-        elif not (big or deep):
-            event = fast_event(line, ctx)
-            if event is not None:
-                result.events.append(event)
-                saw_object = True
-                continue
-        reader.non_finite = False
-        try:
-            value = decode(line)
-        except (ValueError, RecursionError) as exc:
-            problem = _json_problem(exc, with_line=False)
-            result.rejected.append(Rejection(index, f"invalid JSON: {problem}"))
+        if ctx.bad_utf8 and not _is_valid_unicode(line):
+            result.rejected.append(Rejection(index, "line is not valid UTF-8"))
             continue
-        saw_object = saw_object or type(value) is dict
-        _take(result, index, value, ctx, reader.non_finite or deep, big)
+        taken = _take_text(result, index, line, ctx, risky_escapes)
+        saw_object = saw_object or taken is dict
     return result, saw_object
+
+
+def _take_text(
+    result: ParseResult, index: int, text: str, ctx: _Context, risky_escapes: bool
+) -> type | None:
+    """Take the event in one item's JSON text; the type of what it held, None if no JSON."""
+    deep = _needs_deep_check(text, 0, len(text), risky_escapes)
+    big = len(text) > _SIZE_CHECK_ABOVE_CHARS
+    if not (big or deep or ctx.bad_utf8):
+        event = line_event(text, ctx)
+        if event is not None:
+            result.events.append(event)
+            return dict
+    reader = ctx.reader
+    reader.non_finite = False
+    try:
+        value = reader.decoder.decode(text)
+    except (ValueError, RecursionError) as exc:
+        problem = _json_problem(exc, with_line=False)
+        result.rejected.append(Rejection(index, f"invalid JSON: {problem}"))
+        return None
+    _take(result, index, value, ctx, reader.non_finite or deep, big)
+    return type(value)
 
 
 def _take(
@@ -374,7 +403,7 @@ def _take(
             _check_storable(value)
         if size_check:
             _check_size(value)
-        result.events.append(_event(value, ctx, default_event_id, default_ts))
+        result.events.append(object_event(value, ctx, default_event_id, default_ts))
     except EventError as exc:
         result.rejected.append(Rejection(index, str(exc)))
 

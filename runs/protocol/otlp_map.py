@@ -21,8 +21,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from runs.protocol.codec import _COMPACT, _format_ts
-from runs.protocol.events import _ts_range_problem
 from runs.protocol.otlp import STATUS_ERROR, Span
+from runs.protocol.rules import _ts_range_problem
 from runs.protocol.storable import _check_storable, _needs_deep_check
 from runs.protocol.types import (
     ENVIRONMENTS,

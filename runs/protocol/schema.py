@@ -1,16 +1,16 @@
-"""Protocol v1 events as typed msgspec Structs, decoded and checked in C.
+"""Protocol v1 events as typed msgspec Structs: the protocol's one definition.
 
-These Structs are the fast path for the event types a live agent sends by the
-thousand (tokens, tool calls, logs, usage, status): one NDJSON line becomes a typed
-event in about 0.6 µs, where `json.loads` and the field checks of `runs.protocol.events`
-take about 7. They take exactly what those checks take and normalize it the same way;
-anything they do not take (an unknown or rare type, a bad field, text that needs the
-deep storable check) goes to `runs.protocol.events`, which decides and says precisely
-what is wrong. `tests/runs/test_protocol_schema.py` holds the two to the same answers.
+A JSON line is decoded and checked in C (`line_event`), and so is an object already
+decoded (`object_event`: validate_event, a Charm stream's event lines, whatever a line
+fails on). What a Struct refuses is told by `runs.protocol.messages`, from the failing
+field's own annotation; the rules no annotation can state (timestamps, money, the log
+level's case...) are the plain functions of `runs.protocol.rules` the fields and the
+normalization call. The same Structs write the OpenAPI data schemas and docs/protocol.md.
 """
 
 import json
-from typing import Annotated, Any, Literal, Union
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import msgspec
 from msgspec import Meta, Struct
@@ -18,7 +18,20 @@ from msgspec import Meta, Struct
 from billing.currencies import CODES as CURRENCY_CODES
 from billing.currencies import ISO_4217_PUBLISHED
 from runs.protocol.codec import _format_ts
-from runs.protocol.events import _log_level, _money, _parse_rfc3339, _timestamp
+from runs.protocol.messages import _problem
+from runs.protocol.rules import (
+    AGENT_REQUIRED,
+    RFC3339_EXPECTED,
+    TS_EXPECTED,
+    _amount_problem,
+    _currency_problem,
+    _env_name_problem,
+    _log_level,
+    _money,
+    _parse_rfc3339,
+    _timestamp,
+    _version_problem,
+)
 from runs.protocol.types import (
     ENVIRONMENTS,
     LOG_LEVELS,
@@ -68,7 +81,16 @@ Attributes = (
 )
 CacheCount = Annotated[int, Meta(ge=0, le=2**63 - 1, description="Priced apart.")] | None
 Timestamp = Annotated[
-    str, Meta(extra_json_schema={"format": "date-time"}, examples=["2026-11-25T11:24:41.123456Z"])
+    str,
+    Meta(
+        extra_json_schema={"format": "date-time"},
+        examples=["2026-11-25T11:24:41.123456Z"],
+        extra={"expected": RFC3339_EXPECTED},
+    ),
+]
+ConfigName = Annotated[
+    str,
+    Meta(min_length=1, max_length=200, extra={"expected": "a name (a string of 1–200 characters)"}),
 ]
 
 
@@ -78,21 +100,25 @@ def case_insensitive_pattern(words) -> str:
 
 
 class _Agent(Struct):
+    expected: ClassVar[str] = 'an object like {"name": "invoice-bot"}'
+
     name: Name
     version: Annotated[str, Meta(max_length=100)] | None = None
 
 
 class _Envelope(Struct, tag_field="type", kw_only=True):
-    v: Literal[1] = 1
+    v: Annotated[Literal[1], Meta(extra={"problem": _version_problem})] = 1
     event_id: Annotated[str, Meta(min_length=1, max_length=64)]
-    run_id: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
-    ts: str | int | float
+    run_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    ts: Annotated[str | int | float, Meta(extra={"expected": TS_EXPECTED})]
     seq: Count | None = None
     agent: _Agent | None = None
 
 
 class ErrorInfo(Struct):
     """An exception. Unknown fields are ignored."""
+
+    expected: ClassVar[str] = 'an object like {"type": "KeyError", "message": "..."}'
 
     type: Annotated[str, Meta(min_length=1, max_length=200, examples=["KeyError"])]
     message: Annotated[str, Meta(description="May be empty.")]
@@ -108,15 +134,24 @@ class RunConfig(Struct):
 
     required_env: (
         Annotated[
-            list[Annotated[str, Meta(min_length=1, max_length=200, pattern="^[^=]*$")]],
+            list[
+                Annotated[ConfigName, Meta(pattern="^[^=]*$", extra={"problem": _env_name_problem})]
+            ],
             Meta(
                 description="Environment variable names, never values: a name holding `=` "
-                "is rejected."
+                "is rejected.",
+                extra={"expected": "an array of names"},
             ),
         ]
         | None
     ) = None
-    oauth: Annotated[list[Name], Meta(description="OAuth connection names.")] | None = None
+    oauth: (
+        Annotated[
+            list[ConfigName],
+            Meta(description="OAuth connection names.", extra={"expected": "an array of names"}),
+        ]
+        | None
+    ) = None
 
 
 class RunStartData(Struct):
@@ -255,7 +290,16 @@ class LlmCallData(Struct):
             "JSON value."
         ),
     ] = None
-    output: Annotated[str, Meta(description="The answer's text.")] | None = None
+    output: (
+        Annotated[
+            str,
+            Meta(
+                description="The answer's text.",
+                extra={"expected": "the answer's text, a string"},
+            ),
+        ]
+        | None
+    ) = None
     input_tokens: OptionalCount = None
     output_tokens: OptionalCount = None
     cache_read_tokens: CacheCount = None
@@ -266,7 +310,7 @@ class LlmCallData(Struct):
     def normalized(self) -> dict:
         started_at = self.started_at
         if started_at is not None:
-            started_at = _format_ts(_parse_rfc3339(started_at))
+            started_at = _format_ts(_parse_rfc3339(started_at, "data.started_at"))
         return {
             "call_id": self.call_id,
             "model": self.model,
@@ -330,6 +374,7 @@ class LogData(Struct):
                 description=f"One of {', '.join(LOG_LEVELS)}, in any case; `warn` is read as "
                 "warning. Default info; stored in lower case.",
                 extra_json_schema={"default": "info"},
+                extra={"expected": "one of " + ", ".join(LOG_LEVELS)},
             ),
         ]
         | None
@@ -343,7 +388,7 @@ class LogData(Struct):
     def normalized(self) -> dict:
         data = {
             "message": self.message,
-            "level": _log_level({"level": self.level}),
+            "level": _log_level(self.level),
             "stream": self.stream or "stdout",
             "logger": self.logger or None,
         }
@@ -385,6 +430,7 @@ class RevenueData(Struct):
             'not count). Stored in the minor units: "7" USD is kept as "7.00". A JSON number '
             "is rejected (floats lose cents).",
             examples=["12.50"],
+            extra={"expected": 'a decimal string like "12.50"', "problem": _amount_problem},
         ),
     ]
     currency: Annotated[
@@ -395,6 +441,10 @@ class RevenueData(Struct):
             "in any case; stored in upper case. Codes that are not money (XAU, XDR, XTS, XXX...: "
             "no minor units) are rejected.",
             examples=["USD", "JPY", "KWD"],
+            extra={
+                "expected": 'an ISO 4217 currency code like "USD"',
+                "problem": _currency_problem,
+            },
         ),
     ]
     customer: OptionalName = None
@@ -415,7 +465,7 @@ class RevenueData(Struct):
     def normalized(self) -> dict:
         return {
             "kind": self.kind,
-            **_money({"amount": self.amount, "currency": self.currency}),
+            **_money(self.amount, self.currency),
             "customer": self.customer or None,
             "external_id": self.external_id or None,
             "refund_of": self.refund_of or None,
@@ -460,7 +510,14 @@ class ProcessExitData(Struct):
     """The run's process ended: a non-zero code fails the run (137: killed, likely out of
     memory); 0 ends a run nothing else ended as succeeded."""
 
-    exit_code: Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
+    exit_code: Annotated[
+        int,
+        Meta(
+            ge=-(2**31),
+            le=2**31 - 1,
+            extra={"expected": "a whole number (the process's exit status)"},
+        ),
+    ]
     duration_ms: OptionalCount = None
 
     def normalized(self) -> dict:
@@ -496,7 +553,8 @@ _EVENTS = {
     )
     for event_type, data_type in EVENT_DATA_TYPES.items()
 }
-_DECODER = msgspec.json.Decoder(Union[tuple(_EVENTS.values())])  # noqa: UP007
+_EVENT = Union[tuple(_EVENTS.values())]  # noqa: UP007
+_DECODER = msgspec.json.Decoder(_EVENT)
 _TAGS = {cls: event_type for event_type, cls in _EVENTS.items()}
 
 
@@ -519,26 +577,68 @@ def _lift_default(prop: dict) -> None:
             prop["default"] = branch.pop("default")
 
 
-def fast_event(line: str | bytes, ctx: _Context) -> Event | None:
-    """The event on one JSON line, if the typed path takes it; None hands the line to
-    `runs.protocol.events`. Call only for text that needs no deep storable check."""
+def line_event(line: str | bytes, ctx: _Context) -> Event | None:
+    """The event on one JSON line, or None when it is not one: `object_event` then says
+    why, from the decoded line. Call only for text that needs no deep storable check."""
     try:
         typed = _DECODER.decode(line)
     except msgspec.DecodeError:  # ValidationError is one: a bad field, an unknown type
         return None
-    run_id = typed.run_id or ctx.default_run_id
-    if run_id is None:
+    try:
+        return _event(typed, ctx)
+    except EventError:
         return None
+
+
+def object_event(
+    obj: object,
+    ctx: _Context,
+    default_event_id: str | None = None,
+    default_ts: datetime | None = None,
+) -> Event:
+    """The event a decoded object holds; raises `EventError` saying what is wrong.
+    The defaults (a stream line's) fill an event_id or ts that is absent or null."""
+    shape = _EVENT
+    if type(obj) is dict:
+        obj = _with_defaults(obj, ctx.default_run_id, default_event_id, default_ts)
+        tag = obj.get("type")
+        if type(tag) is str:
+            # The type's own Struct, which checks the tag too: converting to the Union
+            # costs 15 times more, as msgspec caches what it learns of a type on Structs.
+            shape = _EVENTS.get(tag, _EVENT)
+    try:
+        typed = msgspec.convert(obj, shape)
+    except msgspec.ValidationError as error:
+        raise EventError(_problem(error, obj, _EVENTS)) from None
+    return _event(typed, ctx)
+
+
+def _with_defaults(
+    obj: dict, run_id: str | None, event_id: str | None, ts: datetime | None
+) -> dict:
+    # Null or absent data is no data: each type's Struct then says what it requires.
+    filled = {}
+    if obj.get("data") is None:
+        filled["data"] = {}
+    if run_id is not None and obj.get("run_id") is None:
+        filled["run_id"] = run_id
+    if event_id is not None and obj.get("event_id") is None:
+        filled["event_id"] = event_id
+    if ts is not None and obj.get("ts") is None:
+        filled["ts"] = _format_ts(ts)
+    return {**obj, **filled} if filled else obj
+
+
+def _event(typed: _Envelope, ctx: _Context) -> Event:
     agent = typed.agent
     if agent is None:
         if type(typed) is _EVENTS["run_start"]:
-            return None  # run_start needs an agent: the slow path says so
+            raise EventError(AGENT_REQUIRED)
         name = version = None
     else:
         name, version = agent.name, agent.version or None
-    try:  # the checks' own rules: they raise only for what the checks would refuse
-        ts = _timestamp(typed.ts, ctx)
-        data = typed.data.normalized()
-    except EventError:
-        return None
-    return Event(typed.event_id, run_id, _TAGS[type(typed)], ts, typed.seq, name, version, data)
+    ts = _timestamp(typed.ts, ctx)
+    data = typed.data.normalized()
+    return Event(
+        typed.event_id, typed.run_id, _TAGS[type(typed)], ts, typed.seq, name, version, data
+    )

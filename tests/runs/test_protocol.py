@@ -206,6 +206,12 @@ def test_blank_lines_are_skipped_but_count_for_the_line_index():
     assert [r.index for r in result.rejected] == [3]
 
 
+@pytest.mark.parametrize("body", [b"\x0c", b"\x0b\n\x1c", "\u2028\n".encode()], ids=repr)
+def test_ndjson_of_lines_python_calls_blank_gives_no_events(body):
+    result = parse(body, "application/x-ndjson")
+    assert (result.events, result.rejected) == ([], [])
+
+
 def test_invalid_json_line_is_rejected_with_its_index_and_column():
     result = parse(ndjson(event(event_id="a"), event(event_id="b"), "", '{"v": 1 "type": "log"}'))
     assert len(result.events) == 2
