@@ -47,5 +47,19 @@ class RunIdConverter:
         return "/".join(_segment_to_url(segment) for segment in value.split("/"))
 
 
+class ApiRunIdConverter:
+    """`<api_run_id:run_id>`: an id in an API path as the client percent-encoded it,
+    any character included (`<path:...>`'s `.+` stops at a newline)."""
+
+    regex = r"[\s\S]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 # Registered here, once, for every URL module that takes a run id (runs and shares).
 register_converter(RunIdConverter, "run_id")
+register_converter(ApiRunIdConverter, "api_run_id")

@@ -19,8 +19,8 @@ urlpatterns = [
     path("api/v1/otlp/v1/traces", otlp_api.traces, name="api_otlp_traces"),
     path("v1/traces", otlp_api.traces, name="otlp_traces"),  # a collector's default path
     path("api/v1/runs", api.runs_list, name="api_runs"),
-    path("api/v1/runs/<path:run_id>/events", api.run_events, name="api_run_events"),
-    path("api/v1/runs/<path:run_id>", api.run_detail, name="api_run"),
+    path("api/v1/runs/<api_run_id:run_id>/events", api.run_events, name="api_run_events"),
+    path("api/v1/runs/<api_run_id:run_id>", api.run_detail, name="api_run"),
     path("api/v1/openapi.json", openapi.openapi_document, name="api_openapi"),
     # Runs list (runs/views/runs.py)
     path("runs/", runs.run_list, name="list"),

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -450,6 +451,15 @@ def test_run_ids_with_slashes_are_found(reader, project):
     assert reader.get(f"{RUNS}/team-a/nightly/7/events").json()["events"][0]["type"] == (
         "run_start"
     )
+
+
+@pytest.mark.parametrize("run_id", ["line one\nline two", "tab\there", "50% off?#x"])
+def test_run_ids_with_any_character_are_found(reader, project, run_id):
+    apply_now(project, a_run(run_id, at=0, seconds=1))
+    path = quote(run_id, safe="")
+
+    assert reader.get(f"{RUNS}/{path}").json()["run_id"] == run_id
+    assert reader.get(f"{RUNS}/{path}/events").json()["events"][0]["type"] == "run_start"
 
 
 # Events ---------------------------------------------------------------------------------------
