@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from msgspec.structs import replace
 
 from billing.prices import usage_pricer
@@ -255,37 +255,48 @@ def _without_resent_stream_lines(
 def _insert_events(project_id: int, runs: dict[str, Run], events: list[Event]) -> list[Event]:
     """Insert events, skipping ones already stored; return the ones that were new.
 
-    Arrays go as binary parameters (%b): as text, every quote in the JSON would be
-    escaped in Python first."""
+    A batch seldom holds an event stored before (a client's retry does), so it is first
+    inserted plainly, in a savepoint; only when that meets a stored one is it inserted
+    again with ON CONFLICT DO NOTHING, which costs about half as much again per row
+    every time. Arrays go as binary parameters (%b): as text, every quote in the JSON
+    would be escaped in Python first."""
     if not events:
         return []
+    params = [
+        project_id,
+        [e.event_id for e in events],
+        [e.ts for e in events],
+        [runs[e.run_id].pk for e in events],
+        [e.type for e in events],
+        [e.seq for e in events],
+        [_event_data_json(e) for e in events],
+    ]
+    try:
+        with transaction.atomic(), bulk_cursor() as cursor:
+            cursor.execute(_INSERT_EVENTS, params)
+        return events
+    except IntegrityError as error:
+        if getattr(error.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
     # The key is (event_id, ts); the ids alone tell what was new when they are unique in
     # the batch, as they nearly always are, and they are cheaper to read back.
     by_id = len({e.event_id for e in events}) == len(events)
     with bulk_cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO runs_event (project_id, event_id, ts, run_pk, type, seq, data)
-            SELECT %s, e.event_id, e.ts, e.run_pk, e.type, e.seq, e.data::jsonb
-            FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::text[],
-                        %b::bigint[], %b::text[]) AS e(event_id, ts, run_pk, type, seq, data)
-            ON CONFLICT DO NOTHING
-            RETURNING {"event_id" if by_id else "event_id, ts"}
-            """,
-            [
-                project_id,
-                [e.event_id for e in events],
-                [e.ts for e in events],
-                [runs[e.run_id].pk for e in events],
-                [e.type for e in events],
-                [e.seq for e in events],
-                [_event_data_json(e) for e in events],
-            ],
-        )
+        returning = "event_id" if by_id else "event_id, ts"
+        cursor.execute(f"{_INSERT_EVENTS} ON CONFLICT DO NOTHING RETURNING {returning}", params)
         inserted = set(cursor.fetchall())
     if by_id:
         return [e for e in events if (e.event_id,) in inserted]
     return [e for e in events if (e.event_id, e.ts) in inserted]
+
+
+UNIQUE_VIOLATION = "23505"
+_INSERT_EVENTS = """
+    INSERT INTO runs_event (project_id, event_id, ts, run_pk, type, seq, data)
+    SELECT %s, e.event_id, e.ts, e.run_pk, e.type, e.seq, e.data::jsonb
+    FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::text[],
+                %b::bigint[], %b::text[]) AS e(event_id, ts, run_pk, type, seq, data)
+"""
 
 
 def _event_data_json(event: Event) -> str:

@@ -95,6 +95,19 @@ def test_resending_a_batch_changes_nothing(project):
     assert snapshot(project) == first
 
 
+def test_a_batch_holding_one_stored_event_keeps_its_new_ones_and_counts_the_old_once(
+    project, other_project
+):
+    events = a_failed_run()
+    apply_now(project, events[:3])
+
+    result = apply_now(project, events[2:])  # its tool_end was stored by the first batch
+
+    assert (result.inserted, result.duplicates) == (3, 1)  # usage, log, error; tool_end
+    apply_now(other_project, events)
+    assert snapshot(project) == snapshot(other_project)
+
+
 def test_events_split_over_batches_in_reverse_order_give_the_same_result(project, other_project):
     events = a_failed_run() + a_failed_run("run_2")
     apply_now(project, events)
