@@ -55,6 +55,7 @@ def main() -> None:
         "--services-only", action="store_true", help="start the servers, print URLs"
     )
     args = parser.parse_args()
+    _stop_on_sigterm()
 
     env = prepare_environment(services_only=args.services_only)
     if args.services_only:
@@ -102,20 +103,32 @@ def main() -> None:
             "  Log in as demo / charm-studio-demo   (Ctrl-C stops everything)\n",
             flush=True,
         )
-        subprocess.run(
+        web = subprocess.Popen(
             [PYTHON, "-m", "uvicorn", "studio.asgi:application", "--host", args.host,
              "--port", str(args.port), "--log-level", "warning"],
             env=env,
             cwd=BASE_DIR,
-            check=False,
         )  # fmt: skip
+        children.append(web)
+        web.wait()
     except KeyboardInterrupt:
         pass
     finally:
         for child in children:
-            child.send_signal(signal.SIGTERM)
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
         for child in children:
             child.wait(timeout=30)
+
+
+def _stop_on_sigterm() -> None:
+    """`kill`, `timeout`, a service manager: SIGTERM stops the children as Ctrl-C does
+    (Python's default would end this process alone and leave them running)."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 if __name__ == "__main__":
