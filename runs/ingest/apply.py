@@ -92,6 +92,11 @@ def _events_apply(project_id: int, organization_id: int, events: list[Event]) ->
     tokens_by_run: dict[str, list[Event]] = defaultdict(list)
     for event in tokens:
         tokens_by_run[event.run_id].append(event)
+    # A new run all of whose events were stored before (their ids and times are another
+    # run's: the key is the project's, not the run's) has nothing of its own: no run.
+    for run_id in [r for r in created if r not in by_run and r not in tokens_by_run]:
+        del runs[run_id]
+        created.discard(run_id)
 
     call_changes = calls.calls_apply(
         runs=list(runs.values()),

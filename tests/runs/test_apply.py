@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from billing.models import RevenueDaily, RevenueEvent
-from runs.models import ErrorGroup, LlmCall, Run, ToolSpan, UsageHourly
+from runs.models import ErrorGroup, IngestBatch, LlmCall, Run, ToolSpan, UsageHourly
 from tests.conftest import apply_now, ev
 
 
@@ -106,6 +106,19 @@ def test_a_batch_holding_one_stored_event_keeps_its_new_ones_and_counts_the_old_
     assert (result.inserted, result.duplicates) == (3, 1)  # usage, log, error; tool_end
     apply_now(other_project, events)
     assert snapshot(project) == snapshot(other_project)
+
+
+def test_a_new_run_whose_only_event_is_stored_already_is_not_made_and_its_batch_applies(project):
+    first = ev("log", "run_a", at=1, message="hello")
+    apply_now(project, [ev("run_start", "run_a", at=0), first])
+    # The same event id and time under another run id: the same event, by its key.
+    resent = {**first, "run_id": "run_b"}
+
+    result = apply_now(project, [resent, ev("log", "run_a", at=2, message="more")])
+
+    assert (result.inserted, result.duplicates) == (1, 1)
+    assert sorted(Run.objects.filter(project=project).values_list("run_id", flat=True)) == ["run_a"]
+    assert IngestBatch.objects.filter(project=project, status="applied").count() == 2
 
 
 def test_events_split_over_batches_in_reverse_order_give_the_same_result(project, other_project):
