@@ -179,7 +179,7 @@ def test_api_writes_need_no_csrf_token_because_cookies_do_not_authenticate_them(
 
 # Read-only endpoints are exempt too, so a POST gets their 405 rather than a CSRF page.
 API_READS = [
-    "/api/v1/runs", "/api/v1/runs/<path:run_id>", "/api/v1/runs/<path:run_id>/events",
+    "/api/v1/runs", "/api/v1/runs/<api_run_id:run_id>", "/api/v1/runs/<api_run_id:run_id>/events",
     "/api/v1/openapi.json", "/healthz",
 ]  # fmt: skip
 
@@ -192,5 +192,5 @@ def test_only_key_authenticated_writes_and_read_only_endpoints_are_exempt_from_c
     }
     assert exempt == set(API_WRITES) | set(API_READS)
     for path in API_READS:
-        url = path.replace("<path:run_id>", "r1")
+        url = path.replace("<api_run_id:run_id>", "r1")
         assert client.post(url).status_code == 405, f"{url} takes a POST"
