@@ -4,8 +4,8 @@ The order of work inside the transaction:
 1. lock the batch's stored runs, in id order, so workers applying events of the same
    run take turns; a run not stored yet gets its id from the sequence, and its row is
    written once, whole, at the end;
-2. insert the events with ON CONFLICT DO NOTHING: what comes back is what is new,
-   and only new events change counters, so a re-sent event is never counted twice;
+2. insert the events (plainly; again with ON CONFLICT DO NOTHING when one was stored
+   before): only new events change counters, so a re-sent event is never counted twice;
 3. fold the new events into each run, LLM call, tool span, error group and revenue
    row, and move the rollups by the difference each run's contribution made;
 4. update the stored runs and insert the new ones. A new run that another worker
