@@ -390,8 +390,8 @@ class Figures:
 
 
 def cpu_seconds(services: list) -> dict[str, float]:
-    """CPU seconds used so far by each service's process tree, PostgreSQL's backends
-    and this process (the clients)."""
+    """CPU seconds used so far by each service's process tree, PostgreSQL (its live and
+    its ended processes) and this process (the clients)."""
     import psutil
 
     def tree(pid: int) -> float:
@@ -408,12 +408,12 @@ def cpu_seconds(services: list) -> dict[str, float]:
     used = {service.name: tree(service.process.pid) for service in services}
     used["postgres"] = 0.0
     for proc in psutil.process_iter(["name", "cpu_times"]):
-        if (
-            proc.info["name"]
-            and proc.info["name"].startswith("postgres")
-            and proc.info["cpu_times"]
-        ):
-            used["postgres"] += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+        times = proc.info["cpu_times"]
+        if proc.info["name"] and proc.info["name"].startswith("postgres") and times:
+            # The children's part is the postmaster's ended backends: a web request's
+            # connection ends with the request.
+            used["postgres"] += times.user + times.system + times.children_user
+            used["postgres"] += times.children_system
     mine = psutil.Process().cpu_times()
     used["clients"] = mine.user + mine.system
     return used

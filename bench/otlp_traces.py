@@ -35,6 +35,7 @@ from bench.ingest_e2e import (
     SendResult,
     bench_database_url,
     bench_environment,
+    cpu_seconds,
     database_drop,
     database_recreate,
     free_port,
@@ -199,6 +200,7 @@ def measure(args, label: str, bodies: list[bytes], runs: int, otlp: bool) -> Sid
     try:
         wait_until(lambda: http_get(port, "/healthz")[0] == 200, 60, "web server start")
         wait_until(lambda: workers_ready(services[0]), 60, "workers start", interval=0.5)
+        cpu_before = cpu_seconds(services)
         started = time.perf_counter()
         sent = send(port, key, bodies, args.clients, otlp)
         answered = time.perf_counter()
@@ -213,6 +215,7 @@ def measure(args, label: str, bodies: list[bytes], runs: int, otlp: bool) -> Sid
         wait_until(all_applied, args.timeout, "applying every batch", interval=0.1)
         wait_until(lambda: succeeded_in_api(port, key) >= runs, 120, "every run listed", 0.1)
         visible = time.perf_counter()
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(services).items()}
     finally:
         for service in reversed(services):
             service.stop()
@@ -230,6 +233,9 @@ def measure(args, label: str, bodies: list[bytes], runs: int, otlp: bool) -> Sid
     print(f"   {side.runs:,} runs visible in {side.seconds_visible:.2f}s "
           f"({side.runs_per_second:,.0f} runs/s); last answer at {side.seconds_to_202:.2f}s; "
           f"{stored:,} events stored")  # fmt: skip
+    parts = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in cpu.items())
+    total = sum(cpu.values())
+    print(f"   CPU {total:.2f}s ({parts}): {total / max(1, stored) * 1e6:.0f} µs per event")
     return side
 
 

@@ -192,3 +192,33 @@ def test_when_the_store_is_down_the_answer_is_503_with_retry_after(api, monkeypa
 
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
+
+
+def _server_has_lz4() -> bool:
+    from django.db import DatabaseError, connection, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL default_toast_compression = lz4")
+    except DatabaseError:
+        return False
+    return True
+
+
+def test_a_large_batch_is_stored_lz4_compressed(api, project):
+    """pglz made storing a 400 kB batch four times slower; a server without lz4 keeps it."""
+    from django.db import connection
+
+    if not _server_has_lz4():
+        pytest.skip("this PostgreSQL is built without lz4")
+    events = [ev("log", event_id=f"e{n}", message=f"step {n} done " * 20) for n in range(200)]
+    assert post(api, ndjson([ev("run_start", event_id="s"), *events])).status_code == 202
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(payload), event_count FROM runs_ingestbatch"
+            " WHERE project_id = %s",
+            [project.pk],
+        )
+        assert cursor.fetchall() == [("lz4", 201)]
+    assert len(stored_events(project)) == 201  # and it reads back whole
