@@ -23,7 +23,8 @@ def prepare_environment(*, services_only: bool = False) -> dict[str, str]:
     """Point every child process at the same servers, embedded unless URLs are given."""
     env = dict(os.environ)
     if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
-        print("Starting embedded PostgreSQL and Redis under ./var …", flush=True)
+        # On stderr: `--services-only` prints only the URLs, for `eval`.
+        print("Starting embedded PostgreSQL and Redis under ./var …", file=sys.stderr, flush=True)
         state = embedded.start_all()
         env.setdefault("DATABASE_URL", state["DATABASE_URL"])
         env.setdefault("REDIS_URL", state["REDIS_URL"])

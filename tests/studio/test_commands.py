@@ -136,3 +136,21 @@ def test_addmember_rejects_usernames_that_could_not_log_in(db):
 
     assert not get_user_model().objects.exists()
     assert not Organization.objects.exists()
+
+
+def test_services_only_prints_nothing_but_the_urls_on_stdout(monkeypatch, capsys):
+    """`./dev.sh test` evals what `studio.up --services-only` prints: a status line on
+    stdout broke it on a machine without DATABASE_URL and REDIS_URL."""
+    from studio import embedded, up
+
+    urls = {"DATABASE_URL": "postgresql://postgres:@/postgres?host=/x", "REDIS_URL": "redis://y"}
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setattr(embedded, "start_all", lambda: urls)  # not the servers: the output
+    monkeypatch.setattr("sys.argv", ["studio.up", "--services-only"])
+
+    up.main()
+
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{k}={v}" for k, v in urls.items()]
+    assert "Starting embedded" in err
