@@ -286,3 +286,16 @@ def log_in(page, base_url: str, username: str, password: str = PASSWORD) -> None
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def other_backends() -> set[int]:
+    """The server processes of this database's connections other than this test's own:
+    a web server's or a worker's."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}

@@ -10,7 +10,7 @@ import json
 from django.db import connection
 
 from runs.models import IngestBatch, Run
-from tests.conftest import ev, wait_for
+from tests.conftest import ev, other_backends, wait_for
 
 
 def _post(api, run_id: str) -> None:
@@ -24,16 +24,6 @@ def _applied(api, run_id: str) -> None:
     _post(api, run_id)
     wait_for(lambda: Run.objects.filter(run_id=run_id, status="succeeded").exists())
     wait_for(lambda: not IngestBatch.objects.filter(status="pending").exists())
-
-
-def other_backends() -> set[int]:
-    """The server processes of this database's connections other than this test's own."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return {pid for (pid,) in cursor.fetchall()}
 
 
 def test_the_worker_applies_batch_after_batch_on_one_connection(api, worker):
