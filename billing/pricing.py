@@ -113,12 +113,15 @@ class Usage:
     cache_write_tokens: int = 0
 
     def __post_init__(self) -> None:
-        for name in (field.name for field in fields(self)):
+        for name in _USAGE_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, got {type(value).__name__}")
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")
+
+
+_USAGE_FIELDS = tuple(field.name for field in fields(Usage))  # read once, not per call
 
 
 def _row(

@@ -55,6 +55,9 @@ class Span:
     resource: dict  # the resource's attributes, shared by the spans of one resource
     scope: str  # the instrumentation scope's name
     problem: str = ""  # why the span cannot be taken, if it cannot
+    # Protobuf bytes of the span and its resource, which hold every text its events
+    # can carry; 0 when not known (OTLP JSON).
+    source_bytes: int = 0
 
     @property
     def where(self) -> str:
@@ -85,11 +88,13 @@ def _from_protobuf(body: bytes) -> list[Span]:
             resource, problem = _pb_attributes(resource_spans.resource.attributes), ""
         except _TooDeep as error:
             resource, problem = {}, f"resource_spans[{r}].resource: {error}"
+        resource_bytes = resource_spans.resource.ByteSize()
         for scope_spans in resource_spans.scope_spans:
             scope = _text(scope_spans.scope.name)
             for span in scope_spans.spans:
                 decoded = _pb_span(span, resource, scope)
                 decoded.problem = problem or decoded.problem
+                decoded.source_bytes = span.ByteSize() + resource_bytes
                 spans.append(decoded)
     return spans
 
@@ -127,7 +132,17 @@ class _TooDeep(ValueError):
 
 
 def _pb_attributes(pairs, depth: int = 0) -> dict:
-    return {_text(kv.key): _pb_value(kv.value, depth) for kv in pairs}
+    out = {}
+    for kv in pairs:  # the common case inline: a span holds thousands of these
+        key, value = kv.key, kv.value
+        if "\x00" in key:
+            key = _text(key)
+        if value.HasField("string_value"):
+            text = value.string_value
+            out[key] = _text(text) if "\x00" in text else text
+        else:
+            out[key] = _pb_value(value, depth)
+    return out
 
 
 def _pb_value(value, depth: int):

@@ -18,6 +18,7 @@ again is the same events again: the event store's key drops it. Pure: no Django.
 """
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from runs.protocol.codec import _COMPACT, _format_ts
@@ -27,13 +28,15 @@ from runs.protocol.storable import _check_storable, _needs_deep_check
 from runs.protocol.types import (
     ENVIRONMENTS,
     MAX_EVENT_BYTES,
+    MAX_NESTING,
     Event,
     EventError,
     _Context,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MIN_US = (datetime(2000, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
 ID_PREFIX = "ot-"
 
 _OPENINFERENCE_KINDS = {"LLM": "llm", "EMBEDDING": "llm", "TOOL": "tool", "AGENT": "agent"}
@@ -71,15 +74,16 @@ def spans_to_events(
 ) -> tuple[list[Event], list[str]]:
     """The events of the spans that can be taken, and a problem per span that cannot."""
     ctx = _Context.at(received_at)
+    latest_us = (ctx.latest_ts - _EPOCH) // _MICROSECOND
     events: list[Event] = []
     problems: list[str] = []
     for span in spans:
-        problem = span.problem or _time_problem(span, ctx)
+        problem = span.problem or _time_problem(span, ctx, latest_us)
         if problem:
             problems.append(problem)
             continue
         made = _span_events(span)
-        if check_sizes:
+        if check_sizes and _may_be_unstorable(span):
             problem = _storable_problem(span, made)
             if problem:
                 problems.append(problem)
@@ -88,12 +92,40 @@ def spans_to_events(
     return events, problems
 
 
-def _time_problem(span: Span, ctx: _Context) -> str:
-    end = _ts(span.end_ns)
-    if _ts(span.start_ns) < _MIN_TS or end > ctx.latest_ts:
-        bad = _ts(span.start_ns) if _ts(span.start_ns) < _MIN_TS else end
+def _time_problem(span: Span, ctx: _Context, latest_us: int) -> str:
+    if span.start_ns // 1000 < _MIN_US or span.end_ns // 1000 > latest_us:
+        bad = _ts(span.start_ns) if span.start_ns // 1000 < _MIN_US else _ts(span.end_ns)
         return f"{span.where}: {_ts_range_problem(bad, ctx).removeprefix('ts: ')}"
     return ""
+
+
+# An event's compact JSON is at most this many times the protobuf bytes of its span and
+# resource, plus a fixed part: a string's byte is at most 6 in JSON (a control character
+# becomes \u00XX), and one event holds a value at most 3 times (an answer as its text,
+# its messages and its span event). Events of smaller spans are not encoded to measure.
+_SIZE_FACTOR, _SIZE_FIXED = 24, 16_384
+
+
+def _may_be_unstorable(span: Span) -> bool:
+    """Whether the span's events must be checked one by one. Decoding protobuf leaves
+    nothing unstorable (strings are valid UTF-8 and NUL-free, numbers finite, nesting
+    bounded): only JSON parsed out of attributes may hold NaN, a NUL or lone surrogate
+    escape, or deep nesting; and only a large span can make an event over the limit."""
+    if not span.source_bytes or span.source_bytes * _SIZE_FACTOR + _SIZE_FIXED > MAX_EVENT_BYTES:
+        return True
+    attributes = span.attributes
+    parsed = [attributes.get("gen_ai.input.messages"), attributes.get("gen_ai.output.messages")]
+    for prefix in ("input", "output"):  # as `_value` parses them
+        if attributes.get(f"{prefix}.mime_type") == "application/json":
+            parsed.append(attributes.get(f"{prefix}.value"))
+    return any(isinstance(text, str) and _risky_json(text) for text in parsed)
+
+
+_RISKY_JSON = re.compile(r"NaN|Infinity|\\u(?:0000|[dD])")
+
+
+def _risky_json(text: str) -> bool:
+    return bool(_RISKY_JSON.search(text)) or text.count("{") + text.count("[") > MAX_NESTING
 
 
 def _storable_problem(span: Span, events: list[Event]) -> str:

@@ -490,9 +490,16 @@ def test_any_otlp_json_spans_are_taken_or_rejected_naming_the_span(document):
     spans_events(dumps(document).encode("utf-8", "surrogatepass"), JSON)
 
 
+pb_texts = st.one_of(
+    st.text(max_size=20),
+    # What the mapping reads, and JSON it parses that cannot be stored as it is.
+    st.sampled_from(["LLM", "TOOL", "AGENT", "chat", "execute_tool", "application/json"]),
+    st.sampled_from(['{"a": NaN}', '"\\u0000"', '["\\ud800"]', "[" * 70 + "]" * 70]),
+    st.just("\x01" * 50_000),  # six times as long as JSON
+)
 pb_values = st.recursive(
     st.one_of(
-        st.text(max_size=20).map(lambda text: AnyValue(string_value=text)),
+        pb_texts.map(lambda text: AnyValue(string_value=text)),
         st.integers(min_value=-(2**63), max_value=2**63 - 1).map(lambda n: AnyValue(int_value=n)),
         st.floats().map(lambda x: AnyValue(double_value=x)),
         st.booleans().map(lambda b: AnyValue(bool_value=b)),

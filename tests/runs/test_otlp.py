@@ -308,6 +308,63 @@ def test_a_lone_surrogate_in_json_is_kept_as_a_replacement_character(api, projec
     assert "refund\ufffd" in {s.tool_name for s in ToolSpan.objects.all()}
 
 
+def tool_outputs_agent(tracer, outputs: dict[str, str], mime: str = "text/plain") -> None:
+    with tracer.start_as_current_span("agent") as root:
+        root.set_attribute("openinference.span.kind", "AGENT")
+        for name, output in outputs.items():
+            with tracer.start_as_current_span(name) as tool:
+                tool.set_attribute("openinference.span.kind", "TOOL")
+                tool.set_attribute("tool.name", name)
+                tool.set_attribute("output.value", output)
+                tool.set_attribute("output.mime_type", mime)
+
+
+@pytest.mark.parametrize(
+    "output, size",
+    [
+        ("x" * (1024 * 1024), "1,048,6"),  # over the limit as it came
+        ("\x01" * 180_000, "1,080,0"),  # 180 kB sent, six times that as JSON
+    ],
+)
+def test_a_span_whose_event_is_over_the_size_limit_is_rejected_alone(api, project, output, size):
+    spans = agents.traced(tool_outputs_agent, outputs={"small": "ok", "big": output})
+    response = export(api, agents.otlp_protobuf(spans))
+
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 1
+    assert "('big')" in partial.error_message
+    assert f"its tool_end is {size}" in partial.error_message
+    assert "bytes; the limit is 1,048,576" in partial.error_message
+    apply_pending()
+    assert [s.tool_name for s in ToolSpan.objects.all()] == ["small"]
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('{"temperature": NaN}', "output.temperature: expected a finite number, got NaN"),
+        ('{"note": "a\\u0000b"}', "output.note: string contains a NUL character"),
+        ('{"note": "\\ud800"}', "output.note: string contains an unpaired UTF-16 surrogate"),
+        ("[" * 70 + "]" * 70, "nested more than 64 levels deep"),
+    ],
+)
+def test_json_in_an_attribute_that_cannot_be_stored_rejects_its_span_alone(
+    api, project, text, problem
+):
+    spans = agents.traced(
+        tool_outputs_agent, outputs={"good": '{"temperature": 18}', "bad": text},
+        mime="application/json",
+    )  # fmt: skip
+    response = export(api, agents.otlp_protobuf(spans))
+
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 1
+    assert "('bad')" in partial.error_message and problem in partial.error_message
+    apply_pending()
+    (kept,) = ToolSpan.objects.all()
+    assert (kept.tool_name, kept.output) == ("good", {"temperature": 18})
+
+
 def test_every_exception_a_failed_tool_recorded_is_kept_at_its_time(api, project):
     from opentelemetry.trace import Status as SpanStatus
     from opentelemetry.trace import StatusCode
