@@ -36,14 +36,16 @@ def default_prices_create(model=ModelPrice) -> int:
     return len(rows)
 
 
+_PRICE_FIELDS = [field.name for field in dataclass_fields(Price)]  # ModelPrice's names too
+
+
 def prices_load(organization_id: int) -> tuple[list[Price], list[Price]]:
     """(the organization's own prices, the shipped defaults). Read for every batch, never
     cached: a batch applied just after a price edit must use the new price."""
     own, defaults = [], []
-    names = [field.name for field in dataclass_fields(Price)]
     rows = ModelPrice.objects.filter(
         Q(organization_id=organization_id) | Q(organization__isnull=True)
-    ).values_list("organization_id", *names)  # plain tuples: a model instance costs more
+    ).values_list("organization_id", *_PRICE_FIELDS)  # plain tuples: a model instance costs more
     for organization, *values in rows:
         (own if organization else defaults).append(Price(*values))
     return own, defaults

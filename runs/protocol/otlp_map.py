@@ -18,7 +18,6 @@ again is the same events again: the event store's key drops it. Pure: no Django.
 """
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 
 from runs.protocol.codec import _COMPACT, _format_ts
@@ -28,7 +27,6 @@ from runs.protocol.storable import _check_storable, _needs_deep_check
 from runs.protocol.types import (
     ENVIRONMENTS,
     MAX_EVENT_BYTES,
-    MAX_NESTING,
     Event,
     EventError,
     _Context,
@@ -121,11 +119,10 @@ def _may_be_unstorable(span: Span) -> bool:
     return any(isinstance(text, str) and _risky_json(text) for text in parsed)
 
 
-_RISKY_JSON = re.compile(r"NaN|Infinity|\\u(?:0000|[dD])")
-
-
 def _risky_json(text: str) -> bool:
-    return bool(_RISKY_JSON.search(text)) or text.count("{") + text.count("[") > MAX_NESTING
+    # NaN and Infinity are what json.loads takes and JSON cannot hold; the rest is the
+    # native parser's own test for text that may hide something unstorable.
+    return "NaN" in text or "Infinity" in text or _needs_deep_check(text, 0, len(text), True)
 
 
 def _storable_problem(span: Span, events: list[Event]) -> str:
