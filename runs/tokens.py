@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain, pairwise
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 STALL_MIN_MS = 2_000
 STALL_MEDIAN_FACTOR = 10
@@ -41,13 +41,25 @@ _WITHOUT_SEQ = 1
 TokenKey = tuple[int, int] | tuple[int, int, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One streamed token (or chunk) of an LLM call."""
+class Token(NamedTuple):
+    """One streamed token (or chunk) of an LLM call, as it is stored: a tuple, cheap
+    to make, and its time in epoch microseconds (datetimes cost more to make and
+    subtract, and a call holds thousands of tokens)."""
 
-    key: TokenKey
-    ts: datetime
+    seq: int | None
+    ts_us: int
+    event_id: str | None  # None beside a seq: the key does not need it
     text: str
+
+    @property
+    def key(self) -> TokenKey:
+        if self.seq is not None:
+            return (_WITH_SEQ, self.seq)
+        return (_WITHOUT_SEQ, self.ts_us, self.event_id)
+
+    @property
+    def ts(self) -> datetime:
+        return _at(self.ts_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +101,8 @@ def token_key(seq: int | None, ts: datetime, event_id: str) -> TokenKey:
 
 
 def make_token(seq: int | None, ts: datetime, event_id: str, text: str) -> Token:
-    """Return the ``Token`` of one ``llm_new_token`` event."""
-    return Token(key=token_key(seq, ts, event_id), ts=ts, text=text)
+    """Return the ``Token`` of one ``llm_new_token`` event. ``ts`` must be timezone-aware."""
+    return Token(seq, _epoch_us(ts), None if seq is not None else event_id, text)
 
 
 def merge_tokens(existing: list[Token], new: list[Token]) -> list[Token]:
@@ -99,14 +111,22 @@ def merge_tokens(existing: list[Token], new: list[Token]) -> list[Token]:
     A re-sent token (same key) is kept once. The result does not depend on the order
     of the lists, on the order within them, nor on how often a batch is merged.
     """
-    kept: dict[TokenKey, Token] = {}
+    # Keyed by seq, or by (ts_us, event_id) without one: an int never equals a tuple.
+    kept: dict[int | tuple[int, str | None], Token] = {}
     for token in chain(existing, new):
-        current = kept.get(token.key)
-        if current is None or (token.ts, token.text) < (current.ts, current.text):
-            kept[token.key] = token
-    # The stored list is already sorted and comes first, so this sort is mostly a
-    # merge of one long run with the new batch.
-    return sorted(kept.values(), key=attrgetter("key"))
+        key = token.seq if token.seq is not None else (token.ts_us, token.event_id)
+        current = kept.get(key)
+        if current is None or (token.ts_us, token.text) < (current.ts_us, current.text):
+            kept[key] = token
+    with_seq = [token for token in kept.values() if token.seq is not None]
+    if len(with_seq) == len(kept):
+        return sorted(with_seq, key=_SEQ)
+    without = [token for token in kept.values() if token.seq is None]
+    return sorted(with_seq, key=_SEQ) + sorted(without, key=_TIME_THEN_ID)
+
+
+_SEQ = attrgetter("seq")
+_TIME_THEN_ID = attrgetter("ts_us", "event_id")
 
 
 def tokens_to_json(tokens: list[Token]) -> list[list[Any]]:
@@ -116,26 +136,31 @@ def tokens_to_json(tokens: list[Token]) -> list[list[Any]]:
     microseconds. ``seq`` is null for a token without one; ``event_id`` is null for a
     token with one, as its key does not need it.
     """
-    return [_token_to_row(token) for token in tokens]
-
-
-def _token_to_row(token: Token) -> list[Any]:
-    if token.key[0] == _WITH_SEQ:
-        return [token.key[1], _epoch_us(token.ts), None, token.text]
-    return [None, _epoch_us(token.ts), token.key[2], token.text]
+    return [list(token) for token in tokens]
 
 
 def tokens_from_json(rows: list[list[Any]]) -> list[Token]:
     """Return the tokens stored by ``tokens_to_json``, in the stored order."""
-    return [_token_from_row(row) for row in rows]
+    return [Token(*row) for row in rows]
 
 
-def _token_from_row(row: list[Any]) -> Token:
-    seq, ts_us, event_id, text = row
-    ts = _EPOCH + timedelta(microseconds=ts_us)
-    if seq is not None:
-        return Token(key=(_WITH_SEQ, seq), ts=ts, text=text)
-    return Token(key=(_WITHOUT_SEQ, ts_us, event_id), ts=ts, text=text)
+@dataclass(frozen=True, slots=True)
+class CallText:
+    """What a call's tokens say and when: the part of ``CallSummary`` its row keeps."""
+
+    text: str
+    token_count: int
+    first_token_at: datetime | None
+    last_token_at: datetime | None
+
+
+def call_text(tokens: list[Token]) -> CallText:
+    """Return the text of a call and the times of its first and last token, from its
+    tokens as ``merge_tokens`` left them."""
+    if not tokens:
+        return CallText("", 0, None, None)
+    text = "".join([token.text for token in tokens])
+    return CallText(text, len(tokens), tokens[0].ts, tokens[-1].ts)
 
 
 def call_summary(
@@ -154,16 +179,17 @@ def call_summary(
     """
     if not tokens:
         return CallSummary("", 0, None, None, None, None, [], [])
-    first, last = tokens[0].ts, tokens[-1].ts
-    duration = last - first
+    told = call_text(tokens)
+    first_us = tokens[0].ts_us
+    duration = timedelta(microseconds=tokens[-1].ts_us - first_us)
     return CallSummary(
-        text="".join(token.text for token in tokens),
-        token_count=len(tokens),
-        first_token_at=first,
-        last_token_at=last,
+        text=told.text,
+        token_count=told.token_count,
+        first_token_at=told.first_token_at,
+        last_token_at=told.last_token_at,
         duration=duration,
         tokens_per_second=_rate(len(tokens), duration),
-        offsets_ms=[(token.ts - first) // _MILLISECOND for token in tokens],
+        offsets_ms=[(token.ts_us - first_us) // 1_000 for token in tokens],
         stalls=_stalls(tokens, stall_min_ms, stall_median_factor),
     )
 
@@ -176,7 +202,7 @@ def _rate(count: int, duration: timedelta) -> float | None:
 
 
 def _stalls(tokens: list[Token], min_ms: int, median_factor: float) -> list[Stall]:
-    times_us = [_epoch_us(token.ts) for token in tokens]
+    times_us = [token.ts_us for token in tokens]
     gaps_us = [later - earlier for earlier, later in pairwise(times_us)]
     if not gaps_us:
         return []
@@ -205,3 +231,7 @@ def ttft_ms(call_started_at: datetime | None, first_token_at: datetime | None) -
 
 def _epoch_us(ts: datetime) -> int:
     return (ts - _EPOCH) // _MICROSECOND
+
+
+def _at(ts_us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ts_us)

@@ -10,7 +10,7 @@ from runs.ingest.rollups import Contribution, add_into, call_contribution
 from runs.ingest.runstate import RunState
 from runs.models import TOKEN_COUNTS, LlmCall, Run
 from runs.protocol import Event
-from runs.tokens import call_summary, make_token, merge_tokens, tokens_from_json, tokens_to_json
+from runs.tokens import call_text, make_token, merge_tokens, tokens_from_json, tokens_to_json
 from studio.sql import insert_rows, model_defaults, update_rows
 
 USAGE_TYPES = ("usage", "llm_call")  # the events that carry a call's token counts
@@ -111,12 +111,12 @@ def _fold_tokens(call: LlmCall, events: list[Event]) -> int:
     merged = merge_tokens(
         before, [make_token(e.seq, e.ts, e.event_id, e.data["token"]) for e in events]
     )
-    summary = call_summary(merged)
+    told = call_text(merged)  # the stalls and offsets are worked out when shown
     call.tokens = tokens_to_json(merged)
-    call.text = summary.text
-    call.token_count = summary.token_count
-    call.first_token_at = summary.first_token_at
-    call.last_token_at = summary.last_token_at
+    call.text = told.text
+    call.token_count = told.token_count
+    call.first_token_at = told.first_token_at
+    call.last_token_at = told.last_token_at
     if not call.model:
         call.model = next((e.data["model"] for e in events if e.data.get("model")), "")
     return len(merged) - len(before)
