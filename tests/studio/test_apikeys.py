@@ -221,9 +221,16 @@ def test_using_a_recently_used_key_writes_nothing(project, django_assert_num_que
     _, raw_key = apikey_create(project=project, scopes=["read"])
     apikey_authenticate(f"Bearer {raw_key}", "read")  # first use: one write
 
-    with django_assert_num_queries(1):  # the lookup only
+    with django_assert_num_queries(1):  # the lookup only, its project and organization with it
         key = apikey_authenticate(f"Bearer {raw_key}", "read")
+        organization = key.project.organization
     assert key.project == project
+    assert (organization.pk, organization.slug) == (
+        project.organization.pk,
+        project.organization.slug,
+    )
+    assert key.project.created_at == project.created_at  # a value as the ORM reads it
+    assert key.scopes == ["read"] and key.last_used_at is not None
 
 
 def test_failed_calls_do_not_count_as_use(project):
