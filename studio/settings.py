@@ -172,6 +172,9 @@ CONTENT_SECURITY_POLICY = {
 # Celery on Redis, set for at-least-once delivery (DESIGN.md section 6).
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
+# Shared by every thread: Celery otherwise makes a (disabled) backend in each thread that
+# sends a task, and the web serves each request in a thread of its own: 1 ms a request.
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -40,13 +40,18 @@ def calls_apply(
     `created` by this batch have no calls stored, so theirs are not looked for."""
     wanted: dict[tuple[int, str], tuple[Run, list[Event], list[Event]]] = {}
     for run in runs:
-        for token in tokens.get(run.run_id, ()):
-            call_id = token.data.get("call_id") or default_call_id(token.data.get("model"))
-            wanted.setdefault((run.pk, call_id), (run, [], []))[1].append(token)
+        pk = run.pk
+        for token in tokens.get(run.run_id, ()):  # most of a batch: kept to plain lookups
+            data = token.data
+            key = (pk, data.get("call_id") or default_call_id(data.get("model")))
+            held = wanted.get(key)
+            if held is None:
+                held = wanted[key] = (run, [], [])
+            held[1].append(token)
         for event in usage.get(run.run_id, ()):
             # A usage event without a call id is a call of its own.
             call_id = event.data.get("call_id") or f"usage:{event.event_id}"
-            wanted.setdefault((run.pk, call_id), (run, [], []))[2].append(event)
+            wanted.setdefault((pk, call_id), (run, [], []))[2].append(event)
     changes = {run.run_id: CallChange() for run in runs}
     if not wanted:
         return changes
