@@ -107,10 +107,13 @@ def _key_query() -> tuple[str, list]:
         for alias, (_, fields) in zip("kpo", parts, strict=True)
         for field in fields
     )
-    tables = [model._meta.db_table for model in (ApiKey, Project, Organization)]
+    to_project = ApiKey._meta.get_field("project").column
+    to_organization = Project._meta.get_field("organization").column
     sql = (
-        f"SELECT {columns} FROM {tables[0]} k JOIN {tables[1]} p ON p.id = k.project_id "
-        f"JOIN {tables[2]} o ON o.id = p.organization_id WHERE k.key_hash = %s"
+        f"SELECT {columns} FROM {ApiKey._meta.db_table} k "
+        f"JOIN {Project._meta.db_table} p ON p.id = k.{to_project} "
+        f"JOIN {Organization._meta.db_table} o ON o.id = p.{to_organization} "
+        "WHERE k.key_hash = %s"
     )
     return sql, parts
 
