@@ -127,11 +127,11 @@ def batch_apply(batch_id: int) -> ApplyResult | None:
     None if the batch is already applied, failed or being applied."""
     pending = IngestBatch.objects.filter(pk=batch_id, status=IngestBatch.Status.PENDING)
     # A batch another worker has joined into its apply is locked until that commits:
-    # find out before reading and parsing its payload for nothing.
+    # skipped here, its payload is neither read nor parsed for nothing.
     with transaction.atomic():
-        if not pending.select_for_update(skip_locked=True).values_list("pk").exists():
-            return None
-    payload = pending.values_list("payload", flat=True).first()
+        payload = (
+            pending.select_for_update(skip_locked=True).values_list("payload", flat=True).first()
+        )
     if payload is None:
         return None
     try:
