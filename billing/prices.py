@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 
+from django.db import connection
 from django.db.models import Q
 
 from billing.models import ModelPrice, ToolPrice
@@ -43,12 +44,27 @@ def prices_load(organization_id: int) -> tuple[list[Price], list[Price]]:
     """(the organization's own prices, the shipped defaults). Read for every batch, never
     cached: a batch applied just after a price edit must use the new price."""
     own, defaults = [], []
-    rows = ModelPrice.objects.filter(
-        Q(organization_id=organization_id) | Q(organization__isnull=True)
-    ).values_list("organization_id", *_PRICE_FIELDS)  # plain tuples: a model instance costs more
+    with connection.cursor() as cursor:
+        cursor.execute(_prices_query(), [organization_id])
+        rows = cursor.fetchall()  # plain tuples: a model instance costs more
     for organization, *values in rows:
         (own if organization else defaults).append(Price(*values))
     return own, defaults
+
+
+@cache
+def _prices_query() -> str:
+    """The ORM's SQL for an organization's prices and the defaults, built once: building
+    it again for every batch cost more CPU than running it (1 ms of 1.5)."""
+    query = (
+        ModelPrice.objects.filter(Q(organization_id=0) | Q(organization__isnull=True))
+        .values_list("organization_id", *_PRICE_FIELDS)
+        .query
+    )
+    sql, params = query.sql_with_params()
+    if params != (0,):  # the organization must be its one parameter
+        raise RuntimeError(f"unexpected parameters in the price query: {params!r}")
+    return sql
 
 
 def price_for(prices: tuple[list[Price], list[Price]], model: str, at: date) -> Price | None:
