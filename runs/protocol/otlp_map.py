@@ -311,7 +311,10 @@ def _llm_call(span: Span, attributes: dict, error: dict | None) -> Event:
     )
     provider = attributes.get("llm.provider") or attributes.get("gen_ai.system")
     model = str(model or provider or span.name or "unknown")[:200]
-    prompt = _messages(attributes, "llm.input_messages.") or _messages(attributes, "gen_ai.prompt.")
+    keys = _message_keys(attributes)
+    prompt = _messages(attributes, keys, "llm.input_messages.") or _messages(
+        attributes, keys, "gen_ai.prompt."
+    )
     if prompt is None:
         prompt = _genai_json(attributes, "gen_ai.input.messages")
     if prompt is None:
@@ -322,8 +325,8 @@ def _llm_call(span: Span, attributes: dict, error: dict | None) -> Event:
             "gen_ai.assistant.message",
             "gen_ai.tool.message",
         )
-    answer = _messages(attributes, "llm.output_messages.") or _messages(
-        attributes, "gen_ai.completion."
+    answer = _messages(attributes, keys, "llm.output_messages.") or _messages(
+        attributes, keys, "gen_ai.completion."
     )
     if answer is None:
         answer = _genai_json(attributes, "gen_ai.output.messages")
@@ -539,11 +542,31 @@ def _genai_json(attributes: dict, key: str):
     return value
 
 
-def _messages(attributes: dict, prefix: str) -> list[dict] | None:
+_MESSAGE_PREFIXES = (
+    "llm.input_messages.",
+    "gen_ai.prompt.",
+    "llm.output_messages.",
+    "gen_ai.completion.",
+)
+
+
+def _message_keys(attributes: dict) -> dict[str, list[str]]:
+    """The keys under each prefix of flattened messages, found in one pass over the
+    attributes: an LLM span holds dozens, and there are four prefixes to look for."""
+    found: dict[str, list[str]] = {}
+    for key in attributes:
+        if key.startswith(_MESSAGE_PREFIXES):
+            prefix = next(p for p in _MESSAGE_PREFIXES if key.startswith(p))
+            found.setdefault(prefix, []).append(key)
+    return found
+
+
+def _messages(attributes: dict, keys: dict[str, list[str]], prefix: str) -> list[dict] | None:
     """Flattened messages (`llm.input_messages.0.message.role`, `gen_ai.prompt.0.content`)
-    as a list of {role, content, ...}, in index order; the keys are taken out."""
+    as a list of {role, content, ...}, in index order; the keys are taken out. `keys` are
+    `_message_keys` of the attributes."""
     found: dict[int, dict] = {}
-    for key in [k for k in attributes if k.startswith(prefix)]:
+    for key in keys.get(prefix, ()):
         index, _, rest = key[len(prefix) :].partition(".")
         if not index.isdigit():
             continue
