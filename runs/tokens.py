@@ -95,9 +95,7 @@ def token_key(seq: int | None, ts: datetime, event_id: str) -> TokenKey:
     event_id)``: tokens with a seq come first, in seq order; the rest follow in time
     order, event id breaking ties. ``ts`` must be timezone-aware.
     """
-    if seq is not None:
-        return (_WITH_SEQ, seq)
-    return (_WITHOUT_SEQ, _epoch_us(ts), event_id)
+    return make_token(seq, ts, event_id, "").key  # the rule lives in Token.key alone
 
 
 def make_token(seq: int | None, ts: datetime, event_id: str, text: str) -> Token:
